@@ -1,0 +1,217 @@
+"""Typed settings: defaults in code, a TOML file, then DIGEST_* environment overrides.
+
+Precedence, lowest first: the defaults below, the TOML file (`--config`, else $DIGEST_CONFIG, else
+./config.toml when present), then environment variables named `DIGEST_<SECTION>__<KEY>` (for example
+`DIGEST_SMTP__HOST`, `DIGEST_DATABASE__URL`). A key ending in `_file` in the environment
+(`DIGEST_SMTP__PASSWORD_FILE`) reads the secret from that file. Any bad value stops the program with
+one line naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from digest.errors import ConfigError
+
+ENV_PREFIX = "DIGEST_"
+EXAMPLE_SECRET = "change-me"  # noqa: S105 - the placeholder the app refuses outside the demo
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///digest.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+
+class MailSettings(_Section):
+    transport: Literal["maildir", "smtp"] = "maildir"
+    maildir: str = "outbox"
+    from_address: str = "digest@localhost"
+    from_name: str = "Paper Digest"
+    reply_to: str | None = None
+    unsubscribe_mailto: str | None = None
+    list_id: str = "Paper Digest <digest.localhost>"
+    postal_address: str = "Paper Digest, 1 Example Street, Example City"
+
+    @field_validator("from_address")
+    @classmethod
+    def _has_domain(cls, value: str) -> str:
+        if "@" not in value or value.startswith("@") or value.endswith("@"):
+            raise ValueError("must be an email address such as digest@example.org")
+        return value
+
+
+class SmtpSettings(_Section):
+    host: str = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["plain", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    timeout: float = Field(default=60.0, gt=0)
+    validate_certs: bool = True
+
+
+class SourceSettings(_Section):
+    name: str
+    kind: Literal["hf_daily", "arxiv_rss", "arxiv_api", "feed"]
+    url: str | None = None  # None: the kind's default URL (built from categories / query)
+    categories: list[str] = Field(default_factory=list)
+    query: str | None = None
+    announce_types: list[str] = Field(default_factory=lambda: ["new", "cross"])
+    interval_hours: float = Field(default=24.0, gt=0)
+    enabled: bool = True
+
+
+def _default_sources() -> list[SourceSettings]:
+    return [
+        SourceSettings(name="huggingface", kind="hf_daily"),
+        SourceSettings(name="arxiv", kind="arxiv_rss", categories=["cs.CL", "cs.LG", "cs.AI", "cs.CV"]),
+    ]
+
+
+class FetchSettings(_Section):
+    contact: str = "digest-operator@localhost"  # goes into the User-Agent, as arXiv and HF ask
+    timeout: float = Field(default=30.0, gt=0)
+    max_bytes: int = Field(default=20_000_000, gt=0)
+
+
+class DigestSettings(_Section):
+    max_papers: int = Field(default=10, ge=1, le=50)
+    catchup_days: int = Field(default=3, ge=1, le=30)
+    on_no_match: Literal["trending", "skip"] = "trending"
+    default_send_hour: int = Field(default=7, ge=0, le=23)
+    default_timezone: str = "UTC"
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return check_timezone(value)
+
+
+class RankingSettings(_Section):
+    """Mirrors digest.rank.RankSettings (less max_papers, which lives in [digest])."""
+
+    min_score: float = Field(default=0.3, ge=0, le=1)
+    title_weight: float = Field(default=2.0, ge=0)
+    keywords_weight: float = Field(default=1.0, ge=0)
+    upvotes_weight: float = Field(default=1.0, ge=0)
+    comments_weight: float = Field(default=0.25, ge=0)
+    stars_weight: float = Field(default=0.5, ge=0)
+    freshness_weight: float = Field(default=1.0, ge=0)
+    freshness_half_life_days: float = Field(default=2.0, gt=0)
+    trending_boost: float = Field(default=0.5, ge=0)
+    category_boost: float = Field(default=1.5, ge=1)
+    category_score: float = Field(default=0.5, ge=0, le=1)
+    feedback_weight: float = Field(default=0.5, ge=0, lt=1)
+
+
+class WebSettings(_Section):
+    base_url: str = "http://localhost:8000"
+    secret_key: str = EXAMPLE_SECRET
+
+
+class Settings(_Section):
+    database: DatabaseSettings = DatabaseSettings()
+    mail: MailSettings = MailSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    fetch: FetchSettings = FetchSettings()
+    digest: DigestSettings = DigestSettings()
+    ranking: RankingSettings = RankingSettings()
+    web: WebSettings = WebSettings()
+    sources: list[SourceSettings] = Field(default_factory=_default_sources)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, value: list[SourceSettings]) -> list[SourceSettings]:
+        names = [source.name for source in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(duplicates)}")
+        return value
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
+    return value
+
+
+def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
+    """The TOML file to read, or None for built-in defaults."""
+    if explicit:
+        return Path(explicit)
+    if environ.get("DIGEST_CONFIG"):
+        return Path(environ["DIGEST_CONFIG"])
+    local = Path("config.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, merge and validate the settings; raise ConfigError with one line on any problem."""
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = _read_toml(path) if path else {}
+    _merge_environment(data, env)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        setting = value
+        if key.endswith("_file"):
+            key, setting = key[: -len("_file")], _read_secret(name, value)
+        table = data.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{name}: [{section}] is not a table of settings")
+        table[key] = setting
+
+
+def _read_secret(name: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    where = f" in {path}" if path else ""
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"bad setting {key}{where}: {message}{more}"

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from digest.config import Settings, load_settings
+from digest.errors import ConfigError
+
+ROOT = Path(__file__).parent.parent
+
+
+def _defaults(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")
+
+
+def test_the_example_file_lists_every_setting_with_its_default() -> None:
+    example = tomllib.loads((ROOT / "config.example.toml").read_text())
+    defaults = _defaults(Settings())
+    assert set(example) == set(defaults), "config.example.toml and Settings name different sections"
+    for section, values in defaults.items():
+        if isinstance(values, dict):
+            assert example[section] == {k: v for k, v in values.items() if v is not None}, section
+    assert example["sources"] == [{k: v for k, v in s.items() if v is not None} for s in defaults["sources"]]
+
+
+def test_every_optional_setting_is_documented_as_a_comment() -> None:
+    text = (ROOT / "config.example.toml").read_text()
+    for section, values in _defaults(Settings()).items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                if value is None:
+                    assert f"# {key} = " in text, f"{section}.{key} is not documented"
+
+
+def test_defaults_need_no_file(tmp_path: Path) -> None:
+    settings = load_settings(None, environ={})
+    assert settings.database.url == "sqlite:///digest.db"
+    assert settings.mail.transport == "maildir"
+    assert settings.mail.maildir == "outbox"
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[smtp]\nhost = "relay.example.org"\nport = 465\n')
+    settings = load_settings(path, environ={"DIGEST_SMTP__PORT": "2525", "DIGEST_MAIL__TRANSPORT": "smtp"})
+    assert settings.smtp.host == "relay.example.org"
+    assert settings.smtp.port == 2525
+    assert settings.mail.transport == "smtp"
+
+
+def test_secrets_can_come_from_files(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    settings = load_settings(None, environ={"DIGEST_SMTP__PASSWORD_FILE": str(secret)})
+    assert settings.smtp.password == "s3cret"
+
+
+@pytest.mark.parametrize(
+    ("content", "environ", "message"),
+    [
+        ('[smtp]\nport = "many"\n', {}, "bad setting smtp.port"),
+        ("[smtp]\nport = 70000\n", {}, "bad setting smtp.port"),
+        ('[digest]\ndefault_timezone = "Mars/Olympus"\n', {}, "unknown time zone 'Mars/Olympus'"),
+        ('[mail]\ntransport = "pigeon"\n', {}, "bad setting mail.transport"),
+        ("[mail]\nfrom_adress = 'x@y.z'\n", {}, "bad setting mail.from_adress"),
+        ("", {"DIGEST_DATABASE__URL": "mysql://x"}, "must be a sqlite:/// or postgresql:// URL"),
+        ("[smtp\n", {}, "is not valid TOML"),
+    ],
+)
+def test_a_bad_value_is_refused_with_one_line_naming_the_key(
+    tmp_path: Path, content: str, environ: dict[str, str], message: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ=environ)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_command_line_exits_2_on_bad_configuration(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[smtp]\nport = 0\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "status", "--config", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("digest: configuration error: bad setting smtp.port")
+    assert len(result.stderr.strip().splitlines()) == 1
