@@ -1,0 +1,105 @@
+"""Queries about subscribers, their interests and their feedback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session, selectinload
+
+from digest.errors import DigestError, NotFound
+from digest.interests import Interests
+from digest.models import Feedback, Interest, Subscriber, SubscriberStatus
+
+
+def add_subscriber(
+    session: Session,
+    email: str,
+    interests: Interests,
+    *,
+    send_hour: int,
+    timezone: str,
+    now: datetime,
+    confirmed: bool,
+) -> Subscriber:
+    if find_subscriber(session, email, missing_ok=True) is not None:
+        raise DigestError(f"{email} is already subscribed; use `digest interests` to change their interests")
+    subscriber = Subscriber(
+        email=email,
+        status=SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING,
+        send_hour=send_hour,
+        timezone=timezone,
+        created_at=now,
+        confirmed_at=now if confirmed else None,
+    )
+    session.add(subscriber)
+    set_interests(subscriber, interests)
+    session.flush()
+    return subscriber
+
+
+def set_interests(subscriber: Subscriber, interests: Interests) -> None:
+    subscriber.interests.clear()
+    session = object_session(subscriber)
+    if session is not None:  # delete the old topics first: the unit of work inserts before it deletes
+        session.flush()
+    subscriber.interests.extend(
+        Interest(position=index, query=topic.text) for index, topic in enumerate(interests.topics)
+    )
+
+
+def interests_text(subscriber: Subscriber) -> str:
+    """The subscriber's interests, one topic a line, as `parse_interests` reads them."""
+    return "\n".join(interest.query for interest in subscriber.interests)
+
+
+def find_subscriber(session: Session, email: str, *, missing_ok: bool = False) -> Subscriber | None:
+    subscriber = session.scalar(
+        select(Subscriber).where(Subscriber.email == email).options(selectinload(Subscriber.interests))
+    )
+    if subscriber is None and not missing_ok:
+        raise NotFound(f"no subscriber {email}")
+    return subscriber
+
+
+def get_subscriber(session: Session, email: str) -> Subscriber:
+    subscriber = find_subscriber(session, email)
+    assert subscriber is not None  # find_subscriber raised otherwise
+    return subscriber
+
+
+def list_subscribers(session: Session, statuses: Iterable[str] | None = None) -> list[Subscriber]:
+    query = select(Subscriber).options(selectinload(Subscriber.interests)).order_by(Subscriber.id)
+    if statuses is not None:
+        query = query.where(Subscriber.status.in_(list(statuses)))
+    return list(session.scalars(query))
+
+
+def unsubscribe(subscriber: Subscriber) -> None:
+    """Stop all mail to the address, at once and for good (idempotent)."""
+    subscriber.status = SubscriberStatus.UNSUBSCRIBED
+    subscriber.token_version += 1  # old manage links stop working; unsubscribe links still say "done"
+
+
+def record_feedback(session: Session, subscriber_id: int, paper_id: int, vote: int, now: datetime) -> None:
+    """Remember "more like this" (+1) or "less like this" (-1); a new vote replaces the old one."""
+    if vote not in (-1, 1):
+        raise ValueError("vote must be +1 or -1")
+    row = session.get(Feedback, (subscriber_id, paper_id))
+    if row is None:
+        session.add(Feedback(subscriber_id=subscriber_id, paper_id=paper_id, vote=vote, created_at=now))
+    else:
+        row.vote, row.created_at = vote, now
+    session.flush()
+
+
+def feedback_for(session: Session, subscriber_ids: Iterable[int]) -> dict[int, dict[int, int]]:
+    """subscriber id -> {paper id: vote}."""
+    votes: dict[int, dict[int, int]] = {}
+    ids = list(subscriber_ids)
+    if not ids:
+        return votes
+    for row in session.scalars(select(Feedback).where(Feedback.subscriber_id.in_(ids))):
+        votes.setdefault(row.subscriber_id, {})[row.paper_id] = row.vote
+    return votes

@@ -1,0 +1,45 @@
+"""Alembic environment: the URL comes from the caller (digest.db.upgrade) or the app's own settings."""
+
+from __future__ import annotations
+
+import os
+
+from alembic import context
+from sqlalchemy import Connection
+
+from digest.config import config_path, load_settings
+from digest.db import make_engine
+from digest.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _run(connection: Connection) -> None:
+    # render_as_batch: SQLite cannot ALTER most things in place; batch mode copies the table instead.
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    url = (
+        config.get_main_option("sqlalchemy.url") or load_settings(config_path(None, os.environ)).database.url
+    )
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        _run(conn)
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (SQL script) migrations are not supported; run `digest db upgrade`")
+run_migrations_online()
