@@ -1,0 +1,169 @@
+"""What every adapter shares: the parse result, refusal of hostile bytes, per-entry error isolation."""
+
+from __future__ import annotations
+
+import calendar
+import codecs
+import json
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import feedparser
+
+from digest.errors import SourceError
+from digest.records import PaperIn
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    papers: tuple[PaperIn, ...]
+    skipped: int = 0  # entries dropped (bad entry, unwanted announce type)
+    warnings: tuple[str, ...] = ()  # one line each, naming the entry
+    note: str | None = None  # e.g. "empty day: the feed has no items"
+    total: int | None = None  # results the source says exist in all pages (arXiv API), for paging
+
+
+class EntrySkipped(Exception):
+    """Raised by a converter for an entry that is deliberately not taken; counted, not warned about."""
+
+
+_PROLOG_LIMIT = 1 << 16  # real prologs are an XML declaration, perhaps a stylesheet and a comment
+
+
+def refuse_unsafe_xml(body: bytes) -> None:
+    """Refuse a document type declaration before any XML parser sees the bytes.
+
+    feedparser expands internal entities itself ("billion laughs" costs seconds and hundreds of MB), and no
+    feed needs a DOCTYPE. Only the prolog is read, so the check costs microseconds whatever the body size.
+    """
+    prolog = _prolog_text(body)
+    position = 0
+    while True:
+        while position < len(prolog) and prolog[position] in " \t\r\n\ufeff":
+            position += 1
+        if prolog.startswith("<?", position):
+            terminator = "?>"
+        elif prolog.startswith("<!--", position):
+            terminator = "-->"
+        elif prolog.startswith("<!", position):
+            raise SourceError("refused: the document declares a DOCTYPE or entities (not allowed in feeds)")
+        else:
+            return
+        end = prolog.find(terminator, position)
+        if end < 0:
+            raise SourceError("refused: the XML prolog is unterminated or longer than 64 KB")
+        position = end + len(terminator)
+
+
+_WIDE_SIGNATURES = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<", "utf-16-be"),
+    (b"<\x00", "utf-16-le"),
+)
+
+
+def _prolog_text(body: bytes) -> str:
+    head = body[:_PROLOG_LIMIT]
+    for signature, encoding in _WIDE_SIGNATURES:
+        if head.startswith(signature):
+            return head.decode(encoding, errors="replace")
+    # Every other encoding a feed may declare spells the prolog's markup in ASCII bytes.
+    return head.removeprefix(codecs.BOM_UTF8).decode("latin-1")
+
+
+def parse_xml_feed(body: bytes) -> Any:
+    """feedparser on refused-if-hostile bytes, with its HTML sanitiser off: it mangles maths such as `a<b`;
+    text is sanitised by `text.clean_text` instead."""
+    refuse_unsafe_xml(body)
+    return feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+
+
+def looks_like_json(body: bytes) -> bool:
+    return body.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in (b"{", b"[")
+
+
+def load_json(body: bytes, what: str) -> Any:
+    try:
+        return json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SourceError(f"{what}: invalid JSON ({exc})") from None
+
+
+def utc_from_struct(value: time.struct_time | None) -> datetime | None:
+    """feedparser's parsed dates are already UTC struct_times."""
+    if value is None:
+        return None
+    return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+
+
+_ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def utc_from_iso(value: object) -> datetime | None:
+    """An ISO 8601 date or date-time as aware UTC; None for anything else ("NA", null)."""
+    if not isinstance(value, str) or not _ISO_DATE_RE.match(value):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def collect(
+    entries: Iterable[T],
+    convert: Callable[[T], PaperIn],
+    name: Callable[[int, T], str],
+    *,
+    note: str | None = None,
+    total: int | None = None,
+    feed: Any = None,
+) -> ParseResult:
+    """Convert each entry; a bad one is skipped with a warning naming it, never the whole response."""
+    papers: list[PaperIn] = []
+    warnings: list[str] = [malformed] if (malformed := _malformed(feed)) else []
+    skipped = 0
+    for index, entry in enumerate(entries):
+        try:
+            papers.append(convert(entry))
+        except EntrySkipped:
+            skipped += 1
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            skipped += 1
+            warnings.append(f"skipped {name(index, entry)}: {_describe(exc)}")
+    return ParseResult(tuple(papers), skipped, tuple(warnings), note, total)
+
+
+def _malformed(feed: Any) -> str | None:
+    """feedparser recovers what it can from broken XML; say so, naming the problem."""
+    if feed is None or not feed.get("bozo"):
+        return None
+    reason = str(feed.get("bozo_exception") or "unknown problem").splitlines()[0]
+    return f"feed is not well-formed ({reason}); kept what could be read"
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def entry_label(index: int, entry: Any) -> str:
+    """ "entry 3 (oai:arXiv.org:2411.17700v1)" from whatever identifies it."""
+    ident = ""
+    if hasattr(entry, "get"):
+        ident = str(entry.get("id") or entry.get("link") or entry.get("title") or "")[:120]
+    return f"entry {index + 1} ({ident})" if ident else f"entry {index + 1}"
