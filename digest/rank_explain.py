@@ -1,0 +1,112 @@
+"""Trending signals and the one-line explanation every ranked paper carries."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+from digest.rank_index import PaperIndex
+from digest.rank_query import TopicKeys
+from digest.records import Candidate
+from digest.terms import author_keys, category_keys
+
+# Raw trending at which a paper gets half of the maximum boost; about 100 upvotes on a fresh paper.
+TRENDING_HALF = 5.0
+# Feedback adjustments smaller than this are not worth a mention.
+FEEDBACK_SHOWN = 0.05
+
+
+def trending_raw(
+    papers: Sequence[Candidate],
+    weights: tuple[float, float, float, float],
+    half_life_days: float,
+    now: datetime,
+) -> NDArray[np.float32]:
+    """Weighted log-scaled upvotes, comments and stars plus freshness, per paper (0 = no signal)."""
+    up_w, comments_w, stars_w, fresh_w = weights
+    raw = np.zeros(len(papers), dtype=np.float32)
+    for i, paper in enumerate(papers):
+        score = up_w * math.log1p(paper.upvotes or 0) + comments_w * math.log1p(paper.comments or 0)
+        score += stars_w * math.log1p(paper.github_stars or 0)
+        if paper.published is not None:
+            age_days = max(0.0, (now - paper.published).total_seconds() / 86400)
+            score += fresh_w * 0.5 ** (age_days / half_life_days)
+        raw[i] = score
+    return raw
+
+
+def squash(raw: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Map raw trending onto [0, 1) so the boost it gives is bounded."""
+    return (raw / (raw + TRENDING_HALF)).astype(np.float32)
+
+
+def signals(paper: Candidate) -> str:
+    """The popularity figures worth showing, e.g. '212 upvotes, 40 GitHub stars'."""
+    shown = [
+        _count(paper.upvotes, "upvote"),
+        _count(paper.github_stars, "GitHub star"),
+        _count(paper.comments, "comment"),
+    ]
+    return ", ".join(s for s in shown if s)
+
+
+def _count(value: int | None, noun: str) -> str:
+    if not value:
+        return ""
+    return f"{value} {noun}" + ("" if value == 1 else "s")
+
+
+def explain(
+    keys: TopicKeys, index: PaperIndex, row: int, parts: dict[str, float], several_topics: bool
+) -> tuple[tuple[str, ...], str]:
+    """(matched words and phrases as written, one-line explanation) for paper `row` under topic `keys`."""
+    paper = index.papers[row]
+    pieces: list[str] = []
+    matched: list[str] = []
+    if parts.get("pinned"):
+        pieces.append(f"by {_followed_author(keys, paper)}, an author you follow")
+    where: dict[str, list[str]] = {}
+    for shown, key in keys.match:
+        col = index.vocab.get(key)
+        place = index.fields[row].where(col) if col is not None else None
+        if place:
+            matched.append(shown)
+            where.setdefault(place, []).append(f'"{shown}"' if " " in key else shown)
+    if where:
+        pieces.append(
+            "matched " + " and ".join(f"{', '.join(terms)} in {place}" for place, terms in where.items())
+        )
+    category = _matched_category(keys, paper)
+    if category:
+        pieces.append(f"in {category}")
+    if several_topics:
+        pieces.append(f"topic: {keys.topic.text}")
+    feedback = parts.get("feedback", 0.0)
+    if feedback >= FEEDBACK_SHOWN:
+        pieces.append("like papers you wanted more of")
+    elif feedback <= -FEEDBACK_SHOWN:
+        pieces.append("like papers you wanted less of")
+    popularity = signals(paper)
+    if popularity:
+        pieces.append(popularity)
+    return tuple(matched), "; ".join(pieces)
+
+
+def _followed_author(keys: TopicKeys, paper: Candidate) -> str:
+    wanted = {key for _, key in keys.authors}
+    for name in paper.authors:
+        if wanted.intersection(author_keys(name)):
+            return name
+    return keys.authors[0][0] if keys.authors else "an author you follow"
+
+
+def _matched_category(keys: TopicKeys, paper: Candidate) -> str | None:
+    wanted = {key for _, key in keys.categories}
+    for cat in paper.categories:
+        if wanted.intersection(category_keys(cat)):
+            return cat
+    return None

@@ -1,0 +1,200 @@
+"""The day's candidates as sparse matrices: BM25 term weights, and category/author presence.
+
+Built once per ranking run and shared by every subscriber. Text columns are word stems plus the phrases
+that some subscriber asked for (a phrase is a column of its own, counted where its stems occur
+consecutively); stopwords get no column. Title, abstract and keywords are folded into one weighted term
+frequency (BM25F-style): a title occurrence counts `title_weight` times.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import sparse
+
+from digest.records import Candidate
+from digest.terms import STOP_STEMS, author_keys, category_keys, phrase_key, stems
+
+TITLE, ABSTRACT, KEYWORDS = 0, 1, 2
+K1, _B = 1.2, 0.75
+# IDF is computed as if the day had at least this many papers. A small day (30 HF papers, half of them about
+# LLMs) would otherwise make "LLM" look like a stopword and push every match under the minimum score.
+MIN_IDF_PAPERS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """Where each column occurs in one paper: title, abstract, keywords (for explanations)."""
+
+    title: frozenset[int]
+    abstract: frozenset[int]
+    keywords: frozenset[int]
+
+    def where(self, col: int) -> str | None:
+        if col in self.title:
+            return "title"
+        if col in self.abstract:
+            return "abstract"
+        return "keywords" if col in self.keywords else None
+
+
+@dataclass(frozen=True, slots=True)
+class PaperIndex:
+    papers: Sequence[Candidate]
+    vocab: dict[str, int]  # stem or phrase key -> column of `weights`
+    weights: sparse.csr_matrix  # papers x vocab, BM25 weight of each term in each paper
+    present: sparse.csr_matrix  # same shape, 1.0 where the term occurs at all
+    unit: sparse.csr_matrix  # `weights` with rows scaled to unit length, for feedback similarity
+    meta_vocab: dict[str, int]  # "cat:cs.cl", "au:y lecun" -> column of `meta`
+    meta: sparse.csr_matrix  # papers x meta_vocab, 1.0 where the paper has that category or author
+    fields: tuple[Fields, ...]
+    idf: NDArray[np.float32]
+    avgdl: float
+    title_weight: float
+    keywords_weight: float
+
+    def vector(self, paper: Candidate) -> dict[int, float]:
+        """A paper's unit-length BM25 vector over this index's columns (for papers outside the day's set)."""
+        counts, length = _weighted_counts(paper, {}, self.title_weight, self.keywords_weight)
+        norm = 1 - _B + _B * length / self.avgdl
+        vec = {}
+        for key, tf in counts.items():
+            col = self.vocab.get(key)
+            if col is not None:
+                vec[col] = float(self.idf[col]) * tf * (K1 + 1) / (tf + K1 * norm)
+        size = math.sqrt(sum(v * v for v in vec.values())) or 1.0
+        return {col: v / size for col, v in vec.items()}
+
+
+def build_index(
+    papers: Sequence[Candidate],
+    phrases: Iterable[tuple[str, ...]],
+    title_weight: float,
+    keywords_weight: float,
+) -> PaperIndex:
+    """Index `papers` for ranking; `phrases` are the stemmed phrases any subscriber asked for."""
+    by_length = _phrases_by_length(phrases)
+    vocab: dict[str, int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    tfs: list[float] = []
+    lengths = np.zeros(len(papers), dtype=np.float32)
+    fields: list[Fields] = []
+    for row, paper in enumerate(papers):
+        per_field = [_counts(seqs, by_length) for seqs in _field_stems(paper)]
+        lengths[row] = title_weight * per_field[0][1] + per_field[1][1] + keywords_weight * per_field[2][1]
+        combined = _combine(per_field, title_weight, keywords_weight)
+        for key, tf in combined.items():
+            rows.append(row)
+            cols.append(vocab.setdefault(key, len(vocab)))
+            tfs.append(tf)
+        fields.append(Fields(*(frozenset(vocab[key] for key in counts) for counts, _ in per_field)))
+    shape = (len(papers), len(vocab))
+    tf = sparse.csr_matrix((np.asarray(tfs, dtype=np.float32), (rows, cols)), shape=shape)
+    avgdl = float(lengths.mean()) if len(papers) and lengths.mean() > 0 else 1.0
+    weights, idf = _bm25(tf, lengths, avgdl)
+    meta_vocab, meta = _meta(papers)
+    present = tf.copy()
+    present.data[:] = 1.0
+    return PaperIndex(
+        papers,
+        vocab,
+        weights,
+        present,
+        _unit_rows(weights),
+        meta_vocab,
+        meta,
+        tuple(fields),
+        idf,
+        avgdl,
+        title_weight,
+        keywords_weight,
+    )
+
+
+def _field_stems(paper: Candidate) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    # Each keyword is its own sequence so that a phrase never spans two keywords.
+    return [stems(paper.title)], [stems(paper.abstract)], [stems(k) for k in paper.keywords]
+
+
+def _phrases_by_length(phrases: Iterable[tuple[str, ...]]) -> dict[int, frozenset[tuple[str, ...]]]:
+    grouped: dict[int, set[tuple[str, ...]]] = {}
+    for phrase in phrases:
+        if len(phrase) > 1:
+            grouped.setdefault(len(phrase), set()).add(phrase)
+    return {size: frozenset(group) for size, group in grouped.items()}
+
+
+def _counts(
+    seqs: list[list[str]], by_length: dict[int, frozenset[tuple[str, ...]]]
+) -> tuple[Counter[str], int]:
+    """Term counts of one field (stems and wanted phrases), and the field's length in tokens."""
+    counts: Counter[str] = Counter()
+    length = 0
+    for seq in seqs:
+        length += len(seq)
+        counts.update(s for s in seq if s not in STOP_STEMS)
+        for size, wanted in by_length.items():
+            for start in range(len(seq) - size + 1):
+                gram = tuple(seq[start : start + size])
+                if gram in wanted:
+                    counts[phrase_key(gram)] += 1
+    return counts, length
+
+
+def _combine(
+    per_field: list[tuple[Counter[str], int]], title_weight: float, keywords_weight: float
+) -> dict[str, float]:
+    combined: dict[str, float] = {}
+    for (counts, _), weight in zip(per_field, (title_weight, 1.0, keywords_weight), strict=True):
+        for key, n in counts.items():
+            combined[key] = combined.get(key, 0.0) + weight * n
+    return combined
+
+
+def _weighted_counts(
+    paper: Candidate, by_length: dict[int, frozenset[tuple[str, ...]]], title_weight: float, kw_weight: float
+) -> tuple[dict[str, float], float]:
+    per_field = [_counts(seqs, by_length) for seqs in _field_stems(paper)]
+    length = title_weight * per_field[0][1] + per_field[1][1] + kw_weight * per_field[2][1]
+    return _combine(per_field, title_weight, kw_weight), length
+
+
+def _bm25(
+    tf: sparse.csr_matrix, lengths: NDArray[np.float32], avgdl: float
+) -> tuple[sparse.csr_matrix, NDArray[np.float32]]:
+    n_papers = max(tf.shape[0], MIN_IDF_PAPERS)
+    df = np.bincount(tf.indices, minlength=tf.shape[1]).astype(np.float32)
+    idf = np.log1p((n_papers - df + 0.5) / (df + 0.5)).astype(np.float32)
+    norm = (1 - _B + _B * lengths / avgdl).astype(np.float32)
+    row_norm = np.repeat(norm, np.diff(tf.indptr))
+    weights = tf.copy()
+    weights.data = (tf.data * (K1 + 1) / (tf.data + K1 * row_norm) * idf[tf.indices]).astype(np.float32)
+    return weights, idf
+
+
+def _unit_rows(weights: sparse.csr_matrix) -> sparse.csr_matrix:
+    squared = weights.multiply(weights).sum(axis=1)
+    size = np.sqrt(np.asarray(squared, dtype=np.float32).ravel())
+    size[size == 0] = 1.0
+    unit: sparse.csr_matrix = sparse.diags(1.0 / size).dot(weights).tocsr().astype(np.float32)
+    return unit
+
+
+def _meta(papers: Sequence[Candidate]) -> tuple[dict[str, int], sparse.csr_matrix]:
+    vocab: dict[str, int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    for row, paper in enumerate(papers):
+        keys = {key for cat in paper.categories for key in category_keys(cat)}
+        keys.update(key for name in paper.authors for key in author_keys(name))
+        for key in keys:
+            rows.append(row)
+            cols.append(vocab.setdefault(key, len(vocab)))
+    data = np.ones(len(rows), dtype=np.float32)
+    return vocab, sparse.csr_matrix((data, (rows, cols)), shape=(len(papers), len(vocab)))

@@ -1,0 +1,43 @@
+from digest.terms import author_keys, author_query_key, category_keys, match_spans, stems, tokens
+
+
+def test_robot_word_family_shares_one_stem() -> None:
+    assert set(stems("robot robots Robotic ROBOTICS")) == {"robot"}
+
+
+def test_acronym_plurals_meet_their_singular() -> None:
+    assert stems("LLMs CNNs") == stems("LLM CNN")
+
+
+def test_tokens_split_on_hyphens_and_punctuation_not_inside_words() -> None:
+    assert tokens("Mixture-of-Experts for the world (RL).") == [
+        "mixture",
+        "of",
+        "experts",
+        "for",
+        "the",
+        "world",
+        "rl",
+    ]
+
+
+def test_accents_are_folded() -> None:
+    assert tokens("Naïve José") == ["naive", "jose"]
+
+
+def test_match_spans_highlight_stemmed_words_and_phrases_only_on_token_boundaries() -> None:
+    text = "Robotic world models with RL and Mixture-of-Experts"
+    spans = match_spans(text, ["robots", "rl", "mixture of experts"])
+    assert [text[a:b] for a, b in spans] == ["Robotic", "RL", "Mixture-of-Experts"]
+
+
+def test_author_spellings_meet_on_initial_and_surname() -> None:
+    assert author_query_key("Yann LeCun") in author_keys("Y. LeCun")
+    assert author_query_key("Yann LeCun") in author_keys("LeCun, Yann")
+    assert author_query_key("Yann LeCun") not in author_keys("Xavier LeCun")
+    assert author_query_key("LeCun") in author_keys("Xavier LeCun")
+
+
+def test_a_category_answers_to_its_archive_too() -> None:
+    assert category_keys("cs.CL") == ("cat:cs.cl", "cat:cs")
+    assert category_keys("math") == ("cat:math",)
