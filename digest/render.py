@@ -1,0 +1,219 @@
+"""Turn a materialised `DigestView` into subject, plain text and HTML. Pure: no database, network or clock.
+
+The HTML templates are inlined with their `style.css` once, when Jinja2 loads them, so rendering a message is
+only a template render. Everything user- or feed-supplied reaches the HTML through autoescaping.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import css_inline
+from jinja2 import (
+    BaseLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    select_autoescape,
+)
+from markupsafe import Markup, escape
+
+from digest.records import DigestItem, DigestView, RenderedEmail
+from digest.resources import resource_path
+
+# Jinja2 delimiters; the HTML parser inside css-inline must hand every one of them back untouched.
+_JINJA_MARKUP = re.compile(r"\{[{%#].*?[}%#]\}", re.DOTALL)
+_SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+# A full stop after these is not the end of a sentence.
+_ABBREVIATIONS = frozenset({"e.g", "i.e", "al", "etc", "vs", "fig", "eq", "sec", "cf", "approx", "resp"})
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s+[A-Z0-9\"'(\[])")
+
+
+class _InliningLoader(BaseLoader):
+    """Loads templates from a folder; `.html` ones come back with their folder's style.css inlined.
+
+    Inlining the template source, not each rendered message, is what makes it "once per template": Jinja2
+    compiles and caches the inlined source, so no message pays for CSS parsing. The inliner parses the source
+    as HTML, so templates keep Jinja2 tags inside elements that may hold text (never between <table> and
+    <tr>) and keep <, > and & out of them; a change to any tag is refused at load.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._files = FileSystemLoader(str(root))
+        self._root = root
+        self._inliners: dict[Path, css_inline.CSSInliner] = {}
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        source, filename, uptodate = self._files.get_source(environment, template)
+        if not template.endswith(".html"):
+            return source, filename, uptodate
+        css = (self._root / template).parent / "style.css"
+        if not css.is_file():
+            return source, filename, uptodate
+        return self._inline(source, css, template), filename, uptodate
+
+    def _inline(self, source: str, css: Path, template: str) -> str:
+        inliner = self._inliners.get(css)
+        if inliner is None:
+            # keep_at_rules keeps the dark-mode and narrow-screen @media rules in a <style> block.
+            inliner = css_inline.CSSInliner(
+                load_remote_stylesheets=False, keep_at_rules=True, extra_css=css.read_text("utf-8")
+            )
+            self._inliners[css] = inliner
+        inlined: str = inliner.inline(source)
+        if _JINJA_MARKUP.findall(inlined) != _JINJA_MARKUP.findall(source):
+            raise TemplateError(f"{template}: inlining CSS changed its Jinja2 tags; keep <, >, & out of them")
+        return inlined
+
+
+def shorten_authors(authors: Sequence[str], limit: int = 3) -> str:
+    """'A', 'A and B', 'A, B and C', or the first `limit` names then 'et al.' for longer lists."""
+    names = [" ".join(name.split()) for name in authors if name.strip()]
+    if len(names) > limit:
+        return ", ".join(names[:limit]) + " et al."
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def summarise(abstract: str, ai_summary: str | None, max_chars: int = 400) -> str:
+    """The source's AI summary when there is one, else the abstract; cut after a sentence to fit."""
+    text = " ".join((ai_summary or "").split()) or " ".join(abstract.split())
+    if len(text) <= max_chars:
+        return text
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, max_chars) if _ends_sentence(text, m.start())]
+    if ends:
+        return text[: ends[-1]]
+    # One sentence longer than the limit: cut at a word and say so.
+    cut = text[: max_chars - 1].rsplit(" ", 1)[0] if " " in text[: max_chars - 1] else text[: max_chars - 1]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def _ends_sentence(text: str, stop: int) -> bool:
+    if text[stop] != ".":
+        return True
+    word = text[:stop].rsplit(None, 1)[-1] if text[:stop].strip() else ""
+    word = word.lstrip("([\"'").lower()
+    # "3.5" never gets here (a digit follows, not a space); single capitals are initials ("J. Smith").
+    return word not in _ABBREVIATIONS and not (len(word) == 1 and word.isalpha())
+
+
+def highlight(text: str, words: Sequence[str]) -> Markup:
+    """Escape `text` and wrap each occurrence of a matched word (and the rest of its word) in <mark>."""
+    terms = sorted({w.strip().rstrip("*").strip() for w in words} - {""}, key=len, reverse=True)
+    if not terms:
+        return escape(text)
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
+    parts: list[Markup] = []
+    last = 0
+    for match in pattern.finditer(text):
+        parts.append(escape(text[last : match.start()]))
+        parts.append(Markup("<mark>%s</mark>") % match.group(0))
+        last = match.end()
+    parts.append(escape(text[last:]))
+    return Markup("").join(parts)
+
+
+def safe_url(url: str | None) -> str:
+    """The URL if it is http(s) or mailto, else '#': feeds must not smuggle javascript: into a link."""
+    if not url:
+        return "#"
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        return "#"
+    return url.strip() if scheme in _SAFE_SCHEMES else "#"
+
+
+def signals(item: DigestItem) -> list[str]:
+    """Trending signals that are known, e.g. ['212 upvotes', '1,204 GitHub stars']."""
+    found: list[str] = []
+    for count, one, many in (
+        (item.upvotes, "upvote", "upvotes"),
+        (item.github_stars, "GitHub star", "GitHub stars"),
+        (item.comments, "comment", "comments"),
+    ):
+        if count:
+            found.append(f"{count:,} {one if count == 1 else many}")
+    return found
+
+
+def links(item: DigestItem) -> list[tuple[str, str]]:
+    """The paper's links worth showing, (label, url), skipping missing and unsafe ones."""
+    pairs = [
+        ("Abstract", item.url),
+        ("PDF", item.pdf_url),
+        ("Code", item.code_url),
+        ("Hugging Face", item.hf_url),
+    ]
+    return [(label, url) for label, url in pairs if url and safe_url(url) != "#"]
+
+
+def feedback_links(item: DigestItem) -> list[tuple[str, str]]:
+    pairs = [("More like this", item.more_url), ("Less like this", item.less_url)]
+    return [(label, url) for label, url in pairs if url and safe_url(url) != "#"]
+
+
+def long_date(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def short_date(day: date) -> str:
+    return f"{day:%b} {day.day}"
+
+
+def _environment(templates: Path) -> Environment:
+    env = Environment(
+        loader=_InliningLoader(templates),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+    env.filters.update(
+        highlight=highlight,
+        safe_url=safe_url,
+        long_date=long_date,
+        short_date=short_date,
+        signals=signals,
+        links=links,
+        feedback_links=feedback_links,
+    )
+    return env
+
+
+class Renderer:
+    """Renders the digest and confirmation emails from templates/email."""
+
+    def __init__(self, templates: Path | None = None) -> None:
+        self._env = _environment(templates or resource_path("templates"))
+
+    def digest(self, view: DigestView) -> RenderedEmail:
+        return self._render("digest", view=view, matched=0 if view.trending_only else len(view.items))
+
+    def confirmation(
+        self, email: str, confirm_url: str, interests: str, postal_address: str = ""
+    ) -> RenderedEmail:
+        return self._render(
+            "confirm",
+            email=email,
+            confirm_url=confirm_url,
+            interests=interests,
+            postal_address=postal_address,
+        )
+
+    def _render(self, name: str, **context: Any) -> RenderedEmail:
+        subject = " ".join(self._env.get_template(f"email/{name}.subject.txt").render(**context).split())
+        text = self._env.get_template(f"email/{name}.txt").render(**context)
+        html = self._env.get_template(f"email/{name}.html").render(subject=subject, **context)
+        return RenderedEmail(subject=subject, text=text, html=html)

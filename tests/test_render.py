@@ -1,0 +1,254 @@
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+from jinja2 import TemplateError
+
+from digest.records import DigestItem, DigestView
+from digest.render import Renderer, highlight, safe_url, shorten_authors, summarise
+from digest.resources import resource_path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DAY = date(2026, 6, 16)
+
+
+def hf_items(
+    count: int, matched: tuple[str, ...] = ("agents", "speculative decoding")
+) -> tuple[DigestItem, ...]:
+    """DigestItems built from a recorded Hugging Face daily papers response, as the pipeline would."""
+    entries = json.loads((FIXTURES / "hf-daily-papers_2026-06_30papers.json").read_text("utf-8"))
+    items = []
+    for entry in entries[:count]:
+        paper = entry["paper"]
+        arxiv = paper["id"]
+        items.append(
+            DigestItem(
+                title=paper["title"],
+                url=f"https://arxiv.org/abs/{arxiv}",
+                authors=shorten_authors([a["name"] for a in paper["authors"]]),
+                published=date.fromisoformat(paper["publishedAt"][:10]),
+                categories=("cs.CL", "cs.LG"),
+                # The abstract, not the shorter AI summary: the size test wants the worst case.
+                summary=summarise(paper["summary"], None),
+                explanation=f'matched "{matched[0]}" in abstract; {paper["upvotes"]} upvotes',
+                matched=matched,
+                pdf_url=f"https://arxiv.org/pdf/{arxiv}",
+                code_url="https://github.com/example-org/example-repository-with-a-long-name",
+                hf_url=f"https://huggingface.co/papers/{arxiv}",
+                upvotes=paper["upvotes"],
+                comments=entry["numComments"],
+                github_stars=paper.get("githubStars"),
+                more_url=f"https://digest.example.org/feedback/{'m' * 60}{arxiv}",
+                less_url=f"https://digest.example.org/feedback/{'l' * 60}{arxiv}",
+            )
+        )
+    return tuple(items)
+
+
+def view(items: tuple[DigestItem, ...], **changes: object) -> DigestView:
+    fields: dict[str, object] = {
+        "email": "ada@example.org",
+        "digest_date": DAY,
+        "items": items,
+        "new_count": 143,
+        "topics": ("LLM agents", "speculative decoding"),
+        "manage_url": "https://digest.example.org/manage/" + "t" * 80,
+        "unsubscribe_url": "https://digest.example.org/unsubscribe/" + "u" * 80,
+        "postal_address": "Paper Digest, 1 Example Street, 75001 Paris, France",
+    }
+    fields.update(changes)
+    return DigestView(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer()
+
+
+def test_authors_are_shortened_to_three_then_et_al() -> None:
+    assert shorten_authors([]) == ""
+    assert shorten_authors(["Ada Lovelace"]) == "Ada Lovelace"
+    assert shorten_authors(["A", "B"]) == "A and B"
+    assert shorten_authors(["A", "B", "C"]) == "A, B and C"
+    assert shorten_authors(["A", "B", "C", "D"]) == "A, B, C et al."
+    assert shorten_authors(["  Grace   Hopper ", "", "Alan Turing"], limit=1) == "Grace Hopper et al."
+
+
+def test_summary_prefers_the_sources_ai_summary() -> None:
+    assert summarise("A long abstract.", "  The   AI summary.  ") == "The AI summary."
+    assert summarise("Only the abstract.", None) == "Only the abstract."
+    assert summarise("Only the abstract.", "   ") == "Only the abstract."
+
+
+def test_long_abstract_is_cut_after_a_whole_sentence_not_an_abbreviation() -> None:
+    abstract = (
+        "We follow Smith et al. and study decoding. Results improve by 3.5 points, e.g. on GSM8K. "
+        "A third sentence that does not fit within the limit at all."
+    )
+    assert summarise(abstract, None, max_chars=95) == (
+        "We follow Smith et al. and study decoding. Results improve by 3.5 points, e.g. on GSM8K."
+    )
+    assert summarise(abstract, None, max_chars=60) == "We follow Smith et al. and study decoding."
+
+
+def test_a_single_overlong_sentence_is_cut_at_a_word_with_an_ellipsis() -> None:
+    text = summarise("word " * 200, None, max_chars=50)
+    assert len(text) <= 50
+    assert text.endswith("word…")
+
+
+def test_matched_words_are_highlighted_and_everything_else_escaped() -> None:
+    out = highlight('Agents <b>rule</b>; agentic "speculative decoding"', ("agent", "speculative decoding"))
+    assert str(out) == (
+        "<mark>Agents</mark> &lt;b&gt;rule&lt;/b&gt;; <mark>agentic</mark> "
+        "&#34;<mark>speculative decoding</mark>&#34;"
+    )
+    assert str(highlight("a < b", ())) == "a &lt; b"
+
+
+def test_only_web_and_mail_links_survive() -> None:
+    assert safe_url("https://arxiv.org/abs/1") == "https://arxiv.org/abs/1"
+    assert safe_url("javascript:alert(1)") == "#"
+    assert safe_url(" JavaScript:alert(1)") == "#"
+    assert safe_url("data:text/html,hi") == "#"
+    assert safe_url(None) == "#"
+
+
+def test_digest_shows_header_every_paper_and_footer_in_html_and_text(renderer: Renderer) -> None:
+    items = hf_items(3)
+    email = renderer.digest(view(items))
+    first = items[0]
+    for body in (email.text, email.html):
+        assert "Tuesday 16 June 2026" in body
+        assert "3 matched of 143 new papers" in body
+        assert "Paper Digest, 1 Example Street, 75001 Paris, France" in body
+        assert "ada@example.org" in body
+        assert "LLM agents; speculative decoding" in body
+        for item in items:
+            assert item.url in body
+            assert item.authors in body
+        for url in (first.pdf_url, first.hf_url, first.more_url, first.less_url):
+            assert url
+            assert url in body
+        assert "cs.CL, cs.LG" in body
+        assert f"{first.upvotes} upvotes" in body
+    assert first.title in email.text
+    assert "Manage your interests: https://digest.example.org/manage/" in email.text
+    assert "Unsubscribe: https://digest.example.org/unsubscribe/" in email.text
+    assert f'<a href="{view(items).unsubscribe_url}"' in email.html
+    assert ">Unsubscribe</a>" in email.html
+    assert '<a href="https://arxiv.org/pdf/2606.00467"' in email.html
+
+
+def test_html_is_inlined_responsive_and_dark_mode_friendly(renderer: Renderer) -> None:
+    html = renderer.digest(view(hf_items(2))).html
+    assert '<meta name="color-scheme" content="light dark">' in html
+    assert "@media (prefers-color-scheme: dark)" in html
+    assert '<meta name="viewport"' in html
+    assert 'class="paper" style="' in html
+    assert "max-width: 640px" in html
+    assert "<link" not in html
+    assert "<img" not in html
+
+
+def test_matched_words_are_marked_in_the_explanation(renderer: Renderer) -> None:
+    item = hf_items(1)[0]
+    html = renderer.digest(view((item,))).html
+    assert "matched &#34;<mark>agents</mark>&#34; in abstract" in html
+
+
+def test_feed_supplied_text_cannot_inject_markup(renderer: Renderer) -> None:
+    evil = DigestItem(
+        title="<script>alert('title')</script> Attention",
+        url="javascript:alert(1)",
+        authors='<img src=x onerror="alert(2)">',
+        published=None,
+        categories=("<b>cs.LG</b>",),
+        summary="Summary </p><script>alert(3)</script>",
+        explanation='matched "<i>attention</i>"',
+        matched=("<i>attention</i>",),
+        code_url="javascript:alert(4)",
+    )
+    email = renderer.digest(view((evil,), topics=("<script>t</script>",), postal_address="<b>addr</b>"))
+    assert "<script" not in email.html
+    assert "<img" not in email.html
+    assert "<b>" not in email.html
+    assert "<i>" not in email.html
+    assert "javascript:" not in email.html
+    assert "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt; Attention" in email.html
+    assert "javascript:" not in email.text
+    assert "<script>alert('title')</script> Attention" in email.text
+
+
+def test_subject_names_the_top_paper_the_count_and_the_date(renderer: Renderer) -> None:
+    items = hf_items(10)
+    assert renderer.digest(view(items)).subject == (
+        "On the Limits of LLM Adaptability: Impact of Model-Internalized… + 9 more papers · Jun 16"
+    )
+    assert renderer.digest(view(items[2:4])).subject == (
+        "See What I See, Know What I Think: Dense Latent Communication Across… + 1 more paper · Jun 16"
+    )
+    assert renderer.digest(view(hf_items(22)[21:22])).subject == "MiniMax Sparse Attention · Jun 16"
+
+
+def test_a_trending_only_digest_says_nothing_matched(renderer: Renderer) -> None:
+    email = renderer.digest(view(hf_items(3), trending_only=True))
+    assert email.subject.startswith("Trending: On the Limits of LLM Adaptability")
+    assert email.subject.endswith("+ 2 more · Jun 16")
+    for body in (email.text, email.html):
+        assert "Nothing matched your interests today; here is what is trending." in body
+        assert "matched of" not in body
+
+
+def test_twenty_papers_stay_well_under_gmails_clipping_size(renderer: Renderer) -> None:
+    html = renderer.digest(view(hf_items(20))).html
+    size = len(html.encode("utf-8"))
+    assert size < 60_000, size  # Gmail clips at about 102 KB; leave room for encoding and growth
+
+
+def test_text_part_carries_every_paper_the_html_part_does(renderer: Renderer) -> None:
+    items = hf_items(20)
+    email = renderer.digest(view(items))
+    for item in items:
+        assert item.title in email.text
+        assert item.summary.split()[0] in email.text
+    assert max(len(line) for line in email.text.splitlines() if "https://" not in line) <= 200
+
+
+def test_css_is_inlined_when_a_template_loads_not_per_message(tmp_path: Path) -> None:
+    shutil.copytree(resource_path("templates"), tmp_path / "templates")
+    renderer = Renderer(tmp_path / "templates")
+    first = renderer.digest(view(hf_items(1))).html
+    (tmp_path / "templates" / "email" / "style.css").write_text(".paper { color: #123456; }")
+    second = renderer.digest(view(hf_items(1))).html
+    assert second == first
+    assert "#123456" not in second
+
+
+def test_a_template_whose_tags_the_inliner_would_mangle_is_refused(tmp_path: Path) -> None:
+    email = tmp_path / "templates" / "email"
+    email.mkdir(parents=True)
+    (email / "style.css").write_text("p { color: red; }")
+    for name in ("digest.subject.txt", "digest.txt"):
+        (email / name).write_text("x")
+    (email / "digest.html").write_text("<p>{% if matched > 1 %}many{% endif %}</p>")
+    with pytest.raises(TemplateError, match="changed its Jinja2 tags"):
+        Renderer(tmp_path / "templates").digest(view(()))
+
+
+def test_confirmation_mail_carries_the_link_and_escapes_interests(renderer: Renderer) -> None:
+    url = "https://digest.example.org/confirm/" + "c" * 90
+    email = renderer.confirmation(
+        "ada@example.org", url, "LLM agents <script>", postal_address="1 Example St"
+    )
+    assert email.subject == "Confirm your daily research paper digest"
+    assert url in email.text
+    assert f'href="{url}"' in email.html
+    assert "LLM agents &lt;script&gt;" in email.html
+    assert "<script" not in email.html
+    assert "1 Example St" in email.text
+    assert "1 Example St" in email.html
