@@ -1,0 +1,153 @@
+"""Fetch the configured sources (or read saved responses) and store what they bring.
+
+A failing source never stops the others: its error is recorded on its row and in the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from digest import sources
+from digest.config import SourceSettings
+from digest.context import Context
+from digest.db import transaction
+from digest.errors import DigestError, SourceError
+from digest.schedule import next_fetch_at
+from digest.store import source_row, upsert_papers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceReport:
+    name: str
+    kind: str
+    new: int = 0
+    updated: int = 0
+    skipped: int = 0
+    error: str | None = None
+    note: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["warnings"] = list(self.warnings)
+        return data
+
+
+def source_url(source: SourceSettings) -> str:
+    if source.url:
+        return source.url
+    return sources.default_url(source.kind, categories=source.categories, query=source.query)
+
+
+def select_sources(configured: Sequence[SourceSettings], names: Sequence[str]) -> list[SourceSettings]:
+    """The enabled sources, or exactly those named (a name that is not configured is an error)."""
+    if not names:
+        return [source for source in configured if source.enabled]
+    known = {source.name: source for source in configured}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise DigestError(f"no source named {', '.join(unknown)}; configured: {', '.join(known) or 'none'}")
+    return [known[name] for name in names]
+
+
+async def ingest_sources(
+    ctx: Context, chosen: Sequence[SourceSettings], now: datetime, *, use_validators: bool = True
+) -> list[SourceReport]:
+    """Fetch every chosen source concurrently with one client, and store the papers."""
+    async with sources.make_client(ctx.user_agent, timeout=ctx.settings.fetch.timeout) as client:
+        jobs = [_ingest_one(ctx, client, source, now, use_validators) for source in chosen]
+        return list(await asyncio.gather(*jobs))
+
+
+async def _ingest_one(
+    ctx: Context, client: httpx.AsyncClient, source: SourceSettings, now: datetime, use_validators: bool
+) -> SourceReport:
+    url = source_url(source)
+    with transaction(ctx.sessions) as session:
+        row = source_row(session, source.name, source.kind, url)
+        etag, modified = (row.etag, row.last_modified) if use_validators else (None, None)
+    try:
+        fetched = await sources.fetch(
+            client, url, etag=etag, last_modified=modified, max_bytes=ctx.settings.fetch.max_bytes
+        )
+        if fetched.body is None:  # 304: nothing changed since the last fetch
+            report = SourceReport(source.name, source.kind, note="not modified since the last fetch")
+        else:
+            report = _store(
+                ctx, source.name, source.kind, fetched.body, now, frozenset(source.announce_types)
+            )
+    except SourceError as exc:
+        log.warning("source %s failed: %s", source.name, exc)
+        report = SourceReport(source.name, source.kind, error=str(exc))
+        fetched = None
+    _record_fetch(ctx, source, report, fetched, now)
+    return report
+
+
+def _store(
+    ctx: Context, name: str, kind: str, body: bytes, now: datetime, announce_types: frozenset[str]
+) -> SourceReport:
+    parsed = sources.parse(kind, body, announce_types=announce_types)
+    for warning in parsed.warnings:
+        log.warning("source %s: %s", name, warning)
+    with transaction(ctx.sessions) as session:
+        counts = upsert_papers(session, parsed.papers, now)
+    return SourceReport(
+        name,
+        kind,
+        new=counts.new,
+        updated=counts.updated,
+        skipped=parsed.skipped + counts.unchanged,
+        note=parsed.note,
+        warnings=parsed.warnings,
+    )
+
+
+def _record_fetch(
+    ctx: Context,
+    source: SourceSettings,
+    report: SourceReport,
+    fetched: sources.FetchResult | None,
+    now: datetime,
+) -> None:
+    with transaction(ctx.sessions) as session:
+        row = source_row(session, source.name, source.kind, source_url(source))
+        row.last_fetch_at = now
+        row.next_fetch_at = next_fetch_at(now, source.interval_hours)
+        row.last_error = report.error
+        row.last_new, row.last_updated = report.new, report.updated
+        row.last_outcome = _outcome(report, fetched)
+        if fetched is not None and fetched.body is not None:
+            row.etag, row.last_modified = fetched.etag, fetched.last_modified
+
+
+def _outcome(report: SourceReport, fetched: sources.FetchResult | None) -> str:
+    if report.error:
+        return "error"
+    if fetched is not None and fetched.body is None:
+        return "not_modified"
+    return "ok" if report.new or report.updated or report.skipped else "empty"
+
+
+def ingest_file(ctx: Context, path: Path, kind: str, now: datetime) -> SourceReport:
+    """Store the papers of a saved response of `kind`."""
+    if kind not in sources.KINDS:
+        raise DigestError(f"unknown kind {kind!r}; choose one of {', '.join(sources.KINDS)}")
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise DigestError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return _store(ctx, str(path), kind, body, now, sources.DEFAULT_ANNOUNCE_TYPES)
+    except SourceError as exc:
+        return SourceReport(str(path), kind, error=str(exc))

@@ -1,0 +1,72 @@
+"""Signed tokens for the links in every email: confirm, manage, unsubscribe, digest and feedback.
+
+One salt per purpose, so a token made for one link never opens another; SHA-256 instead of
+itsdangerous' SHA-1 default; each token carries the subscriber's token version, so bumping the version
+revokes every link already sent. Unsubscribe links never expire (an old email must still let a reader
+leave); the others do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from digest.errors import DigestError
+
+
+class Purpose(StrEnum):
+    CONFIRM = "confirm"
+    MANAGE = "manage"
+    UNSUBSCRIBE = "unsubscribe"
+    DIGEST = "digest"
+    FEEDBACK = "feedback"
+
+
+MAX_AGE: dict[Purpose, timedelta | None] = {
+    Purpose.CONFIRM: timedelta(days=3),
+    Purpose.MANAGE: timedelta(days=30),
+    Purpose.UNSUBSCRIBE: None,
+    Purpose.DIGEST: timedelta(days=60),
+    Purpose.FEEDBACK: timedelta(days=60),
+}
+
+
+class TokenError(DigestError):
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    subscriber_id: int
+    version: int
+
+
+class Tokens:
+    def __init__(self, secret_key: str) -> None:
+        self._secret = secret_key
+
+    def _serializer(self, purpose: Purpose) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(
+            self._secret, salt=f"digest.{purpose}", signer_kwargs={"digest_method": hashlib.sha256}
+        )
+
+    def make(self, purpose: Purpose, subscriber_id: int, version: int) -> str:
+        return str(self._serializer(purpose).dumps([subscriber_id, version]))
+
+    def read(self, purpose: Purpose, token: str) -> TokenClaims:
+        """The claims of a valid token; TokenError when forged, tampered with or expired."""
+        limit = MAX_AGE[purpose]
+        max_age = None if limit is None else int(limit.total_seconds())
+        try:
+            subscriber_id, version = self._serializer(purpose).loads(token, max_age=max_age)
+        except SignatureExpired:
+            raise TokenError(f"this {purpose} link has expired", expired=True) from None
+        except (BadSignature, ValueError, TypeError):
+            raise TokenError(f"this {purpose} link is not valid") from None
+        return TokenClaims(int(subscriber_id), int(version))

@@ -1,0 +1,199 @@
+"""The command line as DESIGN.md promises it.
+
+Most commands run in-process through click's runner (a subprocess costs a second of imports each); the
+demo and the exit statuses also run as a user would, `python -m digest ...` in a subprocess.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import mailbox
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import FIXTURES
+from loopback_http import LoopbackServer, Reply
+
+from digest.cli import main
+from digest.interests import parse_interests
+
+HF = FIXTURES / "hf-daily-papers_2026-06_30papers.json"
+RSS = FIXTURES / "arxiv-rss_all-archives_2024-11-28.xml"
+
+
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def digest(
+    cwd: Path, *args: str, config: Path | None = None, check: bool = True, subprocess_: bool = False
+) -> Ran:
+    extra = ["--config", str(config)] if config else []
+    if subprocess_:
+        done = subprocess.run(
+            [sys.executable, "-m", "digest", *args, *extra],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        result = Ran(done.returncode, done.stdout, done.stderr)
+    else:
+        previous = Path.cwd()
+        os.chdir(cwd)
+        try:
+            outcome = CliRunner().invoke(main, [*args, *extra], catch_exceptions=False)
+        finally:
+            os.chdir(previous)
+        result = Ran(outcome.exit_code, outcome.stdout, outcome.stderr)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture
+def config(database_url: str, tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[database]\nurl = "{database_url}"\n[mail]\nmaildir = "{tmp_path / "outbox"}"\n'
+        '[[sources]]\nname = "nowhere"\nkind = "feed"\nurl = "http://127.0.0.1:9/feed"\n'
+    )
+    digest(tmp_path, "db", "upgrade", config=path)
+    return path
+
+
+def _words(query: str) -> set[str]:
+    return {word for topic in parse_interests(query).topics for word in (*topic.words, *topic.phrases)}
+
+
+def _check_demo_output(cwd: Path, stdout: str) -> None:
+    from digest.demo import DEMO_SUBSCRIBERS
+
+    for address, query in DEMO_SUBSCRIBERS.items():
+        section = stdout.split(f"{address} (")[1].split("HTML preview:", maxsplit=1)[0]
+        titles = re.findall(r"^\s+\d+\. (.+)$", section, flags=re.MULTILINE)
+        words = {w.lower() for w in _words(query)}
+        matching = [t for t in titles if any(w.split()[0][:5] in t.lower() for w in words)]
+        assert len(titles) >= 3 and len(matching) >= 3, section
+    messages = [email.message_from_bytes(bytes(m)) for m in mailbox.Maildir(cwd / "outbox").values()]
+    assert len(list((cwd / "outbox" / "new").iterdir())) == 2
+    for message in messages:
+        assert message.get_content_type() == "multipart/alternative"
+        assert [p.get_content_type() for p in message.get_payload()] == ["text/plain", "text/html"]  # type: ignore[union-attr]
+        assert all(message[h] for h in ("Subject", "From", "To", "Date", "Message-ID"))
+
+
+def test_demo_offline_falls_back_to_the_bundled_snapshot(tmp_path: Path) -> None:
+    # The default sources point at the internet; tests never go there: a closed loopback port stands in.
+    (tmp_path / "config.toml").write_text(
+        '[[sources]]\nname = "down"\nkind = "hf_daily"\nurl = "http://127.0.0.1:9/"\n'
+    )
+    result = digest(tmp_path, "demo", subprocess_=True)
+    assert "using the bundled snapshot" in result.stdout
+    assert (tmp_path / "digest.db").exists()
+    _check_demo_output(tmp_path, result.stdout)
+    preview = re.search(r"HTML preview: (\S+)", result.stdout)
+    assert preview and Path(preview.group(1)).read_text().startswith("<!DOCTYPE html>")
+
+
+def test_demo_uses_live_sources_when_they_answer(tmp_path: Path) -> None:
+    with LoopbackServer() as server:
+        server.routes["/hf"] = Reply(body=HF.read_bytes(), headers={"Content-Type": "application/json"})
+        server.routes["/rss"] = Reply(body=RSS.read_bytes(), headers={"Content-Type": "application/rss+xml"})
+        (tmp_path / "config.toml").write_text(
+            f'[[sources]]\nname = "hf"\nkind = "hf_daily"\nurl = "{server.url("/hf")}"\n'
+            f'[[sources]]\nname = "arxiv"\nkind = "arxiv_rss"\nurl = "{server.url("/rss")}"\n'
+        )
+        result = digest(tmp_path, "demo")
+    assert "sources: live" in result.stdout
+    _check_demo_output(tmp_path, result.stdout)
+
+
+def test_the_subscriber_commands_round_trip(config: Path, tmp_path: Path) -> None:
+    digest(tmp_path, "subscribe", "Ada@Example.org", "--interests", "diffusion; cat:cs.CV", "--confirmed",
+           "--send-hour", "8", "--timezone", "Europe/Paris", config=config)  # fmt: skip
+    assert digest(tmp_path, "interests", "ada@example.org", config=config).stdout.splitlines() == [
+        "diffusion",
+        "cat:cs.CV",
+    ]
+    digest(tmp_path, "interests", "ada@example.org", '"speculative decoding"', config=config)
+    listed = json.loads(digest(tmp_path, "subscribers", "--json", config=config).stdout)["subscribers"]
+    assert [(s["email"], s["status"], s["send_hour"], s["timezone"]) for s in listed] == [
+        ("ada@example.org", "active", 8, "Europe/Paris")
+    ]
+    assert listed[0]["interests"] == '"speculative decoding"'
+    digest(tmp_path, "unsubscribe", "ada@example.org", config=config)
+    listed = json.loads(digest(tmp_path, "subscribers", "--json", config=config).stdout)["subscribers"]
+    assert listed[0]["status"] == "unsubscribed"
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (["subscribe", "not-an-address", "--interests", "x"], 1, "is not a valid email address"),
+        (["subscribe", "a@example.org", "--interests", '"open'], 1, "quote"),
+        (
+            ["subscribe", "a@example.org", "--interests", "x", "--timezone", "Nowhere/City"],
+            2,
+            "unknown time zone",
+        ),
+        (["interests", "nobody@example.org"], 1, "no subscriber nobody@example.org"),
+        (["ingest", "--file", str(RSS)], 2, "--file and --kind go together"),
+        (["ingest", "--source", "missing"], 1, "no source named missing"),
+        (["send", "--now", "yesterday"], 2, "is not an ISO 8601 moment"),
+    ],
+)
+def test_bad_input_gets_one_clear_line_and_the_documented_status(
+    config: Path, tmp_path: Path, args: list[str], status: int, message: str
+) -> None:
+    result = digest(tmp_path, *args, config=config, check=False, subprocess_=status == 2)
+    assert result.returncode == status, result.stderr
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_ingest_preview_send_and_status_speak_json(config: Path, tmp_path: Path) -> None:
+    ingested = json.loads(
+        digest(tmp_path, "ingest", "--file", str(HF), "--kind", "hf_daily", "--json", config=config).stdout
+    )
+    assert ingested["sources"][0]["new"] == 30 and ingested["sources"][0]["error"] is None
+    again = json.loads(
+        digest(tmp_path, "ingest", "--file", str(HF), "--kind", "hf_daily", "--json", config=config).stdout
+    )
+    assert again["sources"][0]["new"] == 0
+    digest(
+        tmp_path,
+        "subscribe",
+        "ada@example.org",
+        "--interests",
+        "language models",
+        "--confirmed",
+        config=config,
+    )
+    shown = json.loads(digest(tmp_path, "preview", "ada@example.org", "--json", config=config).stdout)
+    assert shown["papers"] and all(p["explanation"] and "score" in p for p in shown["papers"])
+    first = json.loads(digest(tmp_path, "send", "--date", "2026-11-28", "--json", config=config).stdout)
+    second = json.loads(digest(tmp_path, "send", "--date", "2026-11-28", "--json", config=config).stdout)
+    assert first["counts"] == {"sent": 1} and second["counts"] == {}
+    status = json.loads(digest(tmp_path, "status", "--json", config=config).stdout)
+    assert status["papers"] == 30 and status["deliveries"] == {"sent": 1}
+    assert [run["kind"] for run in status["runs"]][:3] == ["send", "send", "ingest"]
+
+
+def test_a_failing_source_is_recorded_and_shown(config: Path, tmp_path: Path) -> None:
+    result = digest(tmp_path, "ingest", "--json", config=config, check=False)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)["sources"][0]
+    assert report["name"] == "nowhere" and "127.0.0.1:9" in report["error"]
+    shown = json.loads(digest(tmp_path, "sources", "--json", config=config).stdout)["sources"][0]
+    assert shown["outcome"] == "error" and shown["error"] == report["error"]
