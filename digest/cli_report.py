@@ -13,9 +13,10 @@ from digest.context import Context
 from digest.db import transaction
 from digest.ingest import SourceReport
 from digest.models import Subscriber
-from digest.pipeline import SendReport, due
+from digest.pipeline import SendReport
 from digest.store import count_papers, last_runs, list_sources
 from digest.store_ledger import status_counts
+from digest.store_schedule import due_digests
 from digest.store_subscribers import interests_text
 
 
@@ -100,7 +101,11 @@ def print_status(ctx: Context, now: datetime, *, as_json: bool) -> None:
             }
             for r in last_runs(session)
         ]
-        document = {"papers": count_papers(session), "due_now": len(due(session, now)), "deliveries": counts}
+        document = {
+            "papers": count_papers(session),
+            "due_now": len(due_digests(session, now)),
+            "deliveries": counts,
+        }
     if as_json:
         print_json({**document, "runs": runs})
         return

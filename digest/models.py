@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -118,6 +119,8 @@ class Paper(Base):
     project_page: Mapped[str | None] = mapped_column(Text)
     ai_summary: Mapped[str | None] = mapped_column(Text)
     seen_in: Mapped[list[str]] = mapped_column(default=list)  # source kinds that reported it
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32 vector of title + abstract
+    embedding_model: Mapped[str | None] = mapped_column(String(100))
     first_seen_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
 
@@ -135,6 +138,9 @@ class Subscriber(Base):
     bounce_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
+    # The database is the schedule: when this subscriber's next digest falls due (UTC).
+    next_send_at: Mapped[datetime | None] = mapped_column(index=True)
+    confirm_sent_at: Mapped[datetime | None]  # the last confirmation mail: at most one a day
     interests: Mapped[list[Interest]] = relationship(
         back_populates="subscriber", order_by="Interest.position", cascade="all, delete-orphan"
     )
@@ -150,6 +156,8 @@ class Interest(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     position: Mapped[int]
     query: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32 vector of the topic text
+    embedding_model: Mapped[str | None] = mapped_column(String(100))
     subscriber: Mapped[Subscriber] = relationship(back_populates="interests")
 
 
@@ -173,6 +181,9 @@ class Delivery(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))  # the worker holding the lease
+    lease_until: Mapped[datetime | None]  # past this, a `sending` row's worker is presumed dead
+    next_attempt_at: Mapped[datetime | None]  # a `retry` row waits until then
 
 
 class SentPaper(Base):

@@ -25,18 +25,18 @@ from digest.interests import parse_interests
 from digest.models import DeliveryStatus, Paper, Subscriber, SubscriberStatus
 from digest.rank import Profile, rank, trending
 from digest.records import Ranked, RenderedEmail
-from digest.schedule import local_digest_date, local_today
+from digest.schedule import local_today
 from digest.store import candidates_by_id, candidates_since, papers_by_id
 from digest.store_ledger import (
     claim,
     expire_stale_sending,
-    finished_dates,
     mark_outcome,
     mark_sent,
     open_delivery,
     sent_paper_ids,
 )
-from digest.store_subscribers import feedback_for, get_subscriber, interests_text, list_subscribers
+from digest.store_schedule import due_digests
+from digest.store_subscribers import feedback_for, get_subscriber, interests_text
 
 log = logging.getLogger(__name__)
 SENDING_LEASE = timedelta(minutes=15)  # a row still `sending` after this was left by a sender that died
@@ -80,18 +80,6 @@ class SendReport:
     @property
     def counts(self) -> dict[str, int]:
         return dict(Counter(outcome.status for outcome in self.outcomes))
-
-
-def due(session: Session, now: datetime, digest_date: date | None = None) -> list[tuple[Subscriber, date]]:
-    """Active subscribers whose digest is due at `now` (or for `digest_date`) and not yet done."""
-    subscribers = list_subscribers(session, [SubscriberStatus.ACTIVE])
-    pairs: list[tuple[Subscriber, date]] = []
-    for subscriber in subscribers:
-        day = digest_date or local_digest_date(now, subscriber.timezone, subscriber.send_hour)
-        if day is not None:
-            pairs.append((subscriber, day))
-    done = finished_dates(session, [s.id for s, _ in pairs], [d for _, d in pairs])
-    return [(s, d) for s, d in pairs if (s.id, d) not in done]
 
 
 def pick_papers(
@@ -175,7 +163,7 @@ async def send_due(
     with transaction(ctx.sessions) as session:
         if not dry_run:
             expire_stale_sending(session, now, SENDING_LEASE)
-        pairs = due(session, now, digest_date)
+        pairs = due_digests(session, now, digest_date)
         picks = pick_papers(ctx, session, [subscriber for subscriber, _ in pairs], now)
     for subscriber, day in pairs:
         if subscriber.id not in picks:
