@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from digest.errors import ConfigError
 
@@ -76,6 +76,17 @@ class SourceSettings(_Section):
     announce_types: list[str] = Field(default_factory=lambda: ["new", "cross"])
     interval_hours: float = Field(default=24.0, gt=0)
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _feed_needs_url(self) -> SourceSettings:
+        if self.kind == "feed" and not self.url:
+            raise ValueError(f"source {self.name!r} of kind feed needs a url")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"source {self.name!r}: only http and https URLs are fetched")
+        unknown = set(self.announce_types) - {"new", "cross", "replace", "replace-cross"}
+        if unknown:
+            raise ValueError(f"unknown announce type(s) {', '.join(sorted(unknown))}")
+        return self
 
 
 def _default_sources() -> list[SourceSettings]:

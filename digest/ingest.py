@@ -72,32 +72,29 @@ async def ingest_sources(
 async def _ingest_one(
     ctx: Context, client: httpx.AsyncClient, source: SourceSettings, now: datetime, use_validators: bool
 ) -> SourceReport:
-    url = source_url(source)
+    try:
+        url = source_url(source)
+    except SourceError as exc:
+        return SourceReport(source.name, source.kind, error=str(exc))
     with transaction(ctx.sessions) as session:
         row = source_row(session, source.name, source.kind, url)
         etag, modified = (row.etag, row.last_modified) if use_validators else (None, None)
-    try:
-        fetched = await sources.fetch(
-            client, url, etag=etag, last_modified=modified, max_bytes=ctx.settings.fetch.max_bytes
-        )
-        if fetched.body is None:  # 304: nothing changed since the last fetch
-            report = SourceReport(source.name, source.kind, note="not modified since the last fetch")
-        else:
-            report = _store(
-                ctx, source.name, source.kind, fetched.body, now, frozenset(source.announce_types)
-            )
-    except SourceError as exc:
-        log.warning("source %s failed: %s", source.name, exc)
-        report = SourceReport(source.name, source.kind, error=str(exc))
-        fetched = None
-    _record_fetch(ctx, source, report, fetched, now)
+    request = sources.SourceRequest(
+        source.name, source.kind, url, etag, modified, frozenset(source.announce_types)
+    )
+    outcome = await sources.fetch_and_parse(client, request, max_bytes=ctx.settings.fetch.max_bytes)
+    if outcome.error is not None:
+        log.warning("source %s failed: %s", source.name, outcome.error)
+        report = SourceReport(source.name, source.kind, error=outcome.error)
+    elif outcome.result is None:  # 304: nothing changed since the last fetch
+        report = SourceReport(source.name, source.kind, note="not modified since the last fetch")
+    else:
+        report = _store(ctx, source.name, source.kind, outcome.result, now)
+    _record_fetch(ctx, source, url, report, outcome, now)
     return report
 
 
-def _store(
-    ctx: Context, name: str, kind: str, body: bytes, now: datetime, announce_types: frozenset[str]
-) -> SourceReport:
-    parsed = sources.parse(kind, body, announce_types=announce_types)
+def _store(ctx: Context, name: str, kind: str, parsed: sources.ParseResult, now: datetime) -> SourceReport:
     for warning in parsed.warnings:
         log.warning("source %s: %s", name, warning)
     with transaction(ctx.sessions) as session:
@@ -116,25 +113,26 @@ def _store(
 def _record_fetch(
     ctx: Context,
     source: SourceSettings,
+    url: str,
     report: SourceReport,
-    fetched: sources.FetchResult | None,
+    outcome: sources.SourceOutcome,
     now: datetime,
 ) -> None:
     with transaction(ctx.sessions) as session:
-        row = source_row(session, source.name, source.kind, source_url(source))
+        row = source_row(session, source.name, source.kind, url)
         row.last_fetch_at = now
         row.next_fetch_at = next_fetch_at(now, source.interval_hours)
         row.last_error = report.error
         row.last_new, row.last_updated = report.new, report.updated
-        row.last_outcome = _outcome(report, fetched)
-        if fetched is not None and fetched.body is not None:
-            row.etag, row.last_modified = fetched.etag, fetched.last_modified
+        row.last_outcome = _outcome(report, outcome)
+        if outcome.result is not None:  # validators of a body we stored; a 304 keeps the old ones
+            row.etag, row.last_modified = outcome.etag, outcome.last_modified
 
 
-def _outcome(report: SourceReport, fetched: sources.FetchResult | None) -> str:
+def _outcome(report: SourceReport, outcome: sources.SourceOutcome) -> str:
     if report.error:
         return "error"
-    if fetched is not None and fetched.body is None:
+    if outcome.result is None:
         return "not_modified"
     return "ok" if report.new or report.updated or report.skipped else "empty"
 
@@ -148,6 +146,7 @@ def ingest_file(ctx: Context, path: Path, kind: str, now: datetime) -> SourceRep
     except OSError as exc:
         raise DigestError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        return _store(ctx, str(path), kind, body, now, sources.DEFAULT_ANNOUNCE_TYPES)
+        parsed = sources.parse(kind, body)
     except SourceError as exc:
         return SourceReport(str(path), kind, error=str(exc))
+    return _store(ctx, str(path), kind, parsed, now)
