@@ -52,3 +52,12 @@ def test_authors_split_on_commas_outside_parenthesised_affiliations() -> None:
     assert split_authors("A. One, B. Two and C. Three") == ("A. One", "B. Two", "C. Three")
     assert split_authors("Sandy Anderson") == ("Sandy Anderson",)
     assert split_authors("") == ()
+
+
+def test_a_latex_tie_reads_as_a_space_but_a_tilde_in_a_url_stays() -> None:
+    from digest.sources.text import latex_to_readable
+
+    text = "Vision-language models~(VLMs), see Fig.~3 and https://example.org/~user"
+    assert (
+        latex_to_readable(text) == "Vision-language models (VLMs), see Fig. 3 and https://example.org/~user"
+    )

@@ -98,8 +98,15 @@ def normalise_whitespace(text: str, *, paragraphs: bool = True) -> str:
     return "\n\n".join(part for part in parts if part)
 
 
+_TIE_RE = re.compile(r"(?<=[\w.,:;)])~(?=[\w(\[\\$])")
+
+
 def latex_to_readable(text: str) -> str:
-    """Accents (`R\\'emy`, `Schr\\"{o}dinger`) to letters and text-mode wrappers to their text; maths kept."""
+    """Accents (`R\\'emy`, `Schr\\"{o}dinger`) to letters and text-mode wrappers to their text; maths kept.
+
+    LaTeX's tie (`models~(VLMs)`) is a space; a tilde in a URL (`/~user`) is not preceded by a letter.
+    """
+    text = _TIE_RE.sub(" ", text)
     if "\\" not in text:
         return text
     text = _ACCENT_RE.sub(_accented, text)
