@@ -100,6 +100,9 @@ class FetchSettings(_Section):
     contact: str = "digest-operator@localhost"  # goes into the User-Agent, as arXiv and HF ask
     timeout: float = Field(default=30.0, gt=0)
     max_bytes: int = Field(default=20_000_000, gt=0)
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"
+    arxiv_api_max_results: int = Field(default=200, ge=1, le=2000)  # per arxiv_api source and fetch
+    fill_in_limit: int = Field(default=200, ge=0)  # papers named only by arXiv id, completed per run
 
 
 class DigestSettings(_Section):

@@ -21,7 +21,8 @@ from digest.context import Context
 from digest.db import transaction
 from digest.errors import DigestError, SourceError
 from digest.schedule import next_fetch_at
-from digest.store import source_row, upsert_papers
+from digest.sources import arxiv_paging
+from digest.store import arxiv_ids_missing_details, source_row, upsert_papers
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ class SourceReport:
         data = asdict(self)
         data["warnings"] = list(self.warnings)
         return data
+
+
+FILL_IN = "arxiv details"  # the report's name for the fill-in step
 
 
 def source_url(source: SourceSettings) -> str:
@@ -63,14 +67,39 @@ def select_sources(configured: Sequence[SourceSettings], names: Sequence[str]) -
 async def ingest_sources(
     ctx: Context, chosen: Sequence[SourceSettings], now: datetime, *, use_validators: bool = True
 ) -> list[SourceReport]:
-    """Fetch every chosen source concurrently with one client, and store the papers."""
+    """Fetch every chosen source concurrently with one client, store the papers, then fill in the
+    details of papers that a source named only by arXiv id."""
+    pacer = arxiv_paging.Pacer()  # one per run: every arXiv API call is spaced 3 s from the last
     async with sources.make_client(ctx.user_agent, timeout=ctx.settings.fetch.timeout) as client:
-        jobs = [_ingest_one(ctx, client, source, now, use_validators) for source in chosen]
-        return list(await asyncio.gather(*jobs))
+        jobs = [_ingest_one(ctx, client, source, now, use_validators, pacer) for source in chosen]
+        reports = list(await asyncio.gather(*jobs))
+        filled = await fill_in_details(ctx, client, now, pacer)
+    return [*reports, filled] if filled else reports
+
+
+async def fill_in_details(
+    ctx: Context, client: httpx.AsyncClient, now: datetime, pacer: arxiv_paging.Pacer
+) -> SourceReport | None:
+    """Ask the arXiv API for the abstract, authors and categories of papers stored without them."""
+    with transaction(ctx.sessions) as session:
+        wanted = arxiv_ids_missing_details(session, ctx.settings.fetch.fill_in_limit)
+    if not wanted:
+        return None
+    try:
+        found = await arxiv_paging.lookup(client, wanted, pacer=pacer, base=ctx.settings.fetch.arxiv_api_url)
+    except SourceError as exc:
+        log.warning("filling in arXiv details failed: %s", exc)
+        return SourceReport(FILL_IN, "arxiv_api", error=str(exc))
+    return _store(ctx, FILL_IN, "arxiv_api", found, now)
 
 
 async def _ingest_one(
-    ctx: Context, client: httpx.AsyncClient, source: SourceSettings, now: datetime, use_validators: bool
+    ctx: Context,
+    client: httpx.AsyncClient,
+    source: SourceSettings,
+    now: datetime,
+    use_validators: bool,
+    pacer: arxiv_paging.Pacer,
 ) -> SourceReport:
     try:
         url = source_url(source)
@@ -82,7 +111,10 @@ async def _ingest_one(
     request = sources.SourceRequest(
         source.name, source.kind, url, etag, modified, frozenset(source.announce_types)
     )
-    outcome = await sources.fetch_and_parse(client, request, max_bytes=ctx.settings.fetch.max_bytes)
+    if source.kind == "arxiv_api" and not source.url:
+        outcome = await _search_arxiv(ctx, client, source, pacer)
+    else:
+        outcome = await sources.fetch_and_parse(client, request, max_bytes=ctx.settings.fetch.max_bytes)
     if outcome.error is not None:
         log.warning("source %s failed: %s", source.name, outcome.error)
         report = SourceReport(source.name, source.kind, error=outcome.error)
@@ -92,6 +124,21 @@ async def _ingest_one(
         report = _store(ctx, source.name, source.kind, outcome.result, now)
     _record_fetch(ctx, source, url, report, outcome, now)
     return report
+
+
+async def _search_arxiv(
+    ctx: Context, client: httpx.AsyncClient, source: SourceSettings, pacer: arxiv_paging.Pacer
+) -> sources.SourceOutcome:
+    """An arxiv_api source is a search, read page by page (one fetch of one page would cut it short)."""
+    query = source.query or " OR ".join(f"cat:{category}" for category in source.categories or ["cs.LG"])
+    base = ctx.settings.fetch.arxiv_api_url
+    try:
+        found = await arxiv_paging.search(
+            client, query, max_results=ctx.settings.fetch.arxiv_api_max_results, pacer=pacer, base=base
+        )
+    except SourceError as exc:
+        return sources.SourceOutcome(source.name, base, None, None, None, None, error=str(exc))
+    return sources.SourceOutcome(source.name, base, 200, found, None, None)
 
 
 def _store(ctx: Context, name: str, kind: str, parsed: sources.ParseResult, now: datetime) -> SourceReport:

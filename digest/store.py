@@ -125,6 +125,17 @@ def to_candidate(row: Paper) -> Candidate:
     )
 
 
+def arxiv_ids_missing_details(session: Session, limit: int) -> list[str]:
+    """arXiv ids of papers that a source named without an abstract, newest first."""
+    query = (
+        select(Paper.arxiv_id)
+        .where(Paper.arxiv_id.is_not(None), Paper.abstract == "")
+        .order_by(Paper.first_seen_at.desc())
+        .limit(limit)
+    )
+    return [arxiv_id for arxiv_id in session.scalars(query) if arxiv_id]
+
+
 def candidates_by_id(session: Session, ids: Iterable[int]) -> list[Candidate]:
     return [to_candidate(row) for row in papers_by_id(session, ids).values()]
 

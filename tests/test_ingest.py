@@ -1,0 +1,134 @@
+"""Ingesting configured sources end to end: a real HTTP server on loopback serving recorded responses."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from conftest import FIXTURES, NOW, make_settings
+from loopback_http import LoopbackServer, Reply, Seen
+from sqlalchemy import select
+
+from digest.context import Context
+from digest.db import transaction, upgrade
+from digest.ingest import SourceReport, ingest_sources
+from digest.models import Paper, Source
+
+API = (FIXTURES / "arxiv-api_cat-cs.LG-OR-cs.AI_max20_2026-04-30.xml").read_bytes()
+HF = (FIXTURES / "hf-daily-papers_2026-06_30papers.json").read_bytes()
+# A lab's feed that names two papers by their arXiv links only, with no abstract or authors.
+BARE_FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Lab picks</title>
+<item><title>Turning the TIDE</title><link>https://arxiv.org/abs/2604.26951</link></item>
+<item><title>Second pick</title><link>https://arxiv.org/abs/2604.26942v1</link></item>
+</channel></rss>"""
+
+
+@pytest.fixture
+def server() -> LoopbackServer:
+    with LoopbackServer() as running:
+        yield running  # type: ignore[misc]
+
+
+def _context(
+    database_url: str, tmp_path: Path, server: LoopbackServer, sources: list[dict[str, object]]
+) -> Context:
+    settings = make_settings(database_url, tmp_path, fetch={"arxiv_api_url": server.url("/api")})
+    settings = settings.model_copy(
+        update={"sources": [settings.sources[0].model_validate(s) for s in sources]}
+    )
+    ctx = Context.open(settings)
+    upgrade(ctx.engine)
+    return ctx
+
+
+def _ingest(ctx: Context) -> list[SourceReport]:
+    return asyncio.run(ingest_sources(ctx, ctx.settings.sources, NOW))
+
+
+def test_papers_a_feed_names_only_by_arxiv_id_are_completed_from_the_arxiv_api(
+    database_url: str, tmp_path: Path, server: LoopbackServer
+) -> None:
+    server.routes["/feed"] = Reply(body=BARE_FEED, headers={"Content-Type": "application/rss+xml"})
+    server.routes["/api"] = Reply(body=API, headers={"Content-Type": "application/atom+xml"})
+    ctx = _context(
+        database_url, tmp_path, server, [{"name": "lab", "kind": "feed", "url": server.url("/feed")}]
+    )
+    reports = {report.name: report for report in _ingest(ctx)}
+    assert reports["lab"].new == 2
+    assert reports["arxiv details"].updated == 2
+    [request] = server.requests_to("/api")
+    asked = parse_qs(urlsplit(request.path).query)["id_list"][0].split(",")
+    assert sorted(asked) == ["2604.26942", "2604.26951"]
+    with transaction(ctx.sessions) as session:
+        tide = session.scalars(select(Paper).where(Paper.arxiv_id == "2604.26951")).one()
+    assert tide.abstract.startswith("Diffusion large language models (dLLMs) offer parallel decoding")
+    assert tide.authors and tide.categories
+    assert sorted(tide.seen_in) == ["arxiv_api", "feed"]
+    ctx.close()
+
+
+def test_an_arxiv_api_source_is_a_paced_paged_search(
+    database_url: str, tmp_path: Path, server: LoopbackServer
+) -> None:
+    server.routes["/api"] = Reply(body=API, headers={"Content-Type": "application/atom+xml"})
+    ctx = _context(
+        database_url,
+        tmp_path,
+        server,
+        [{"name": "api", "kind": "arxiv_api", "categories": ["cs.LG", "cs.AI"]}],
+    )
+    ctx.settings = ctx.settings.model_copy(
+        update={"fetch": ctx.settings.fetch.model_copy(update={"arxiv_api_max_results": 20})}
+    )
+    [report] = _ingest(ctx)
+    assert (report.name, report.new, report.error) == ("api", 20, None)
+    [request] = server.requests_to("/api")
+    assert "search_query=cat%3Acs.LG+OR+cat%3Acs.AI" in request.path
+    assert "max_results=20" in request.path
+    ctx.close()
+
+
+def test_an_unchanged_source_costs_a_304_and_keeps_its_validators(
+    database_url: str, tmp_path: Path, server: LoopbackServer
+) -> None:
+    def hf(seen: Seen) -> Reply:
+        if seen.headers.get("if-none-match") == '"v1"':
+            return Reply(status=304, headers={"ETag": '"v1"'})
+        return Reply(body=HF, headers={"Content-Type": "application/json", "ETag": '"v1"'})
+
+    server.routes["/hf"] = hf
+    ctx = _context(
+        database_url, tmp_path, server, [{"name": "hf", "kind": "hf_daily", "url": server.url("/hf")}]
+    )
+    first, second = _ingest(ctx)[0], _ingest(ctx)[0]
+    assert (first.new, second.new, second.note) == (30, 0, "not modified since the last fetch")
+    with transaction(ctx.sessions) as session:
+        row = session.scalars(select(Source)).one()
+    assert (row.last_outcome, row.etag) == ("not_modified", '"v1"')
+    ctx.close()
+
+
+def test_a_failing_source_never_stops_the_others(
+    database_url: str, tmp_path: Path, server: LoopbackServer
+) -> None:
+    server.routes["/hf"] = Reply(body=HF, headers={"Content-Type": "application/json"})
+    server.routes["/broken"] = Reply(status=404, body=b"gone")
+    ctx = _context(
+        database_url,
+        tmp_path,
+        server,
+        [
+            {"name": "broken", "kind": "arxiv_rss", "url": server.url("/broken")},
+            {"name": "hf", "kind": "hf_daily", "url": server.url("/hf")},
+        ],
+    )
+    broken, hf = _ingest(ctx)
+    assert broken.error and "404" in broken.error
+    assert (hf.new, hf.error) == (30, None)
+    with transaction(ctx.sessions) as session:
+        rows = {row.name: row for row in session.scalars(select(Source))}
+    assert rows["broken"].last_outcome == "error" and rows["broken"].last_error == broken.error
+    assert rows["hf"].last_outcome == "ok" and rows["hf"].last_new == 30
+    ctx.close()
