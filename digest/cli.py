@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from digest import cli_subscribers, sources
+from digest import cli_service, cli_subscribers, sources
 from digest.addresses import normalise_address
 from digest.cli_common import config_option, handles_errors, now_utc, open_context
 from digest.cli_report import print_json, print_outcomes, print_source_rows, print_sources, print_status
@@ -205,15 +205,13 @@ def status(as_json: bool) -> None:
     print_status(open_context(), now_utc(), as_json=as_json)
 
 
-# Transitional: digest/cli_service.py (in progress elsewhere) still imports these from here.
-_context = open_context
-__all__ = ["config_option", "handles_errors", "main", "open_context"]
-
 for _command in (
     cli_subscribers.subscribe,
     cli_subscribers.interests,
     cli_subscribers.unsubscribe_command,
     cli_subscribers.subscribers,
+    cli_service.serve,
+    cli_service.worker,
 ):
     main.add_command(_command)
 

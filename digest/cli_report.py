@@ -16,7 +16,7 @@ from digest.models import Subscriber
 from digest.pipeline import SendReport
 from digest.store import count_papers, last_runs, list_sources
 from digest.store_ledger import status_counts
-from digest.store_schedule import due_digests
+from digest.store_schedule import count_due, next_due
 from digest.store_subscribers import interests_text
 
 
@@ -57,7 +57,8 @@ def print_subscribers(rows: Sequence[Subscriber], *, as_json: bool) -> None:
 
 def print_outcomes(report: SendReport, *, as_json: bool) -> None:
     if as_json:
-        print_json({"counts": report.counts, "deliveries": [o.as_json() for o in report.outcomes]})
+        deliveries = [o.as_json() for o in report.outcomes]
+        print_json({"counts": report.counts, "paused": report.paused, "deliveries": deliveries})
         return
     for outcome in report.outcomes:
         error = f": {outcome.error}" if outcome.error else ""
@@ -66,6 +67,8 @@ def print_outcomes(report: SendReport, *, as_json: bool) -> None:
         )
     counts = ", ".join(f"{count} {name}" for name, count in sorted(report.counts.items())) or "nothing due"
     click.echo(f"send: {counts}")
+    if report.paused:
+        click.echo(f"send {report.paused}")
 
 
 def print_source_rows(ctx: Context, *, as_json: bool) -> None:
@@ -101,17 +104,19 @@ def print_status(ctx: Context, now: datetime, *, as_json: bool) -> None:
             }
             for r in last_runs(session)
         ]
-        document = {
-            "papers": count_papers(session),
-            "due_now": len(due_digests(session, now)),
-            "deliveries": counts,
-        }
+        upcoming = [
+            {"email": n.email, "due_at": n.due_at, "date": n.digest_date.isoformat(), "timezone": n.timezone}
+            for n in next_due(session, 5)
+        ]
+        document = {"papers": count_papers(session), "due_now": count_due(session, now), "deliveries": counts}
     if as_json:
-        print_json({**document, "runs": runs})
+        print_json({**document, "next_due": upcoming, "runs": runs})
         return
     deliveries = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet"
     click.echo(f"papers stored: {document['papers']}")
     click.echo(f"digests due now: {document['due_now']}")
     click.echo(f"deliveries: {deliveries}")
+    for item in upcoming:
+        click.echo(f"next: {item['email']} {item['date']} at {_when(item['due_at'])} ({item['timezone']})")
     for run in runs:
         click.echo(f"run {run['kind']:<7} {_when(run['started_at'])} -> {_when(run['finished_at'])}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import click
 
 from digest.addresses import normalise_address
@@ -9,15 +11,20 @@ from digest.cli_common import config_option, handles_errors, now_utc, open_conte
 from digest.cli_report import print_subscribers
 from digest.config import check_timezone
 from digest.db import transaction
+from digest.errors import DigestError
 from digest.interests import parse_interests
+from digest.pipeline import make_transport
+from digest.store_schedule import reschedule
 from digest.store_subscribers import (
     add_subscriber,
+    claim_mail_slot,
     get_subscriber,
     interests_text,
     list_subscribers,
     set_interests,
     unsubscribe,
 )
+from digest.subscriber_mail import MAIL_COOLDOWN, confirmation_mail, deliver_mail
 
 
 @click.command()
@@ -42,14 +49,23 @@ def subscribe(
     interests = parse_interests(query or "")
     zone = _timezone(timezone or defaults.default_timezone)
     hour = defaults.default_send_hour if send_hour is None else send_hour
+    now = now_utc()
     with transaction(ctx.sessions) as session:
-        add_subscriber(
-            session, address, interests, send_hour=hour, timezone=zone, now=now_utc(), confirmed=confirmed
+        subscriber = add_subscriber(
+            session, address, interests, send_hour=hour, timezone=zone, now=now, confirmed=confirmed
         )
-    state = (
-        "active" if confirmed else "pending confirmation (the confirmation email comes with the web front)"
+        reschedule(subscriber, now)
+        if not confirmed:
+            claim_mail_slot(session, subscriber.id, now, MAIL_COOLDOWN)
+            mail = confirmation_mail(ctx, subscriber, now)
+    if confirmed:
+        click.echo(f"subscribed {address}: active; digest at {hour:02d}:00 {zone}")
+        return
+    if not asyncio.run(deliver_mail(ctx, lambda: make_transport(ctx.settings), mail)):
+        raise DigestError(f"subscribed {address}, but the confirmation email could not be sent (see the log)")
+    click.echo(
+        f"subscribed {address}: pending until they follow the link in the confirmation email just sent"
     )
-    click.echo(f"subscribed {address}: {state}; digest at {hour:02d}:00 {zone}")
 
 
 def _timezone(name: str) -> str:

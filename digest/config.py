@@ -135,18 +135,45 @@ class RankingSettings(_Section):
     feedback_weight: float = Field(default=0.5, ge=0, lt=1)
 
 
+class DeliverySettings(_Section):
+    concurrency: int = Field(default=4, ge=1, le=100)
+    rate_per_second: float = Field(default=0.0, ge=0)  # 0 = unpaced
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_backoff_minutes: float = Field(default=10.0, gt=0)
+    bounce_limit: int = Field(default=1, ge=1)
+    max_consecutive_errors: int = Field(default=50, ge=0)  # 0 = never pause
+    lease_seconds: float = Field(default=300.0, ge=5)  # keep above window/concurrency x smtp.timeout
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+
+
+class SchedulerSettings(_Section):
+    tick_seconds: float = Field(default=60.0, ge=1, le=3600)
+    fetch_lead_hours: float = Field(default=1.0, ge=0, le=12)
+    wait_for_papers_minutes: float = Field(default=30.0, ge=0, le=240)
+    retention_days: int = Field(default=180, ge=31)  # > catchup_days max (30): pruning drops sent_papers
+    pending_expiry_days: float = Field(default=3.0, gt=0)
+    max_missed_digests: int = Field(default=3, ge=1, le=30)
+    misfire_grace_hours: float = Field(default=6.0, ge=1)
+
+
 class WebSettings(_Section):
     base_url: str = "http://localhost:8000"
     secret_key: str = EXAMPLE_SECRET
+    subscribe_per_ip_per_hour: int = Field(default=10, ge=1)
+    subscribe_per_address_per_hour: int = Field(default=3, ge=1)
+    preview_per_ip_per_minute: int = Field(default=30, ge=1)
+    max_body_bytes: int = Field(default=65536, ge=8192, le=10_000_000)
 
 
 class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     mail: MailSettings = MailSettings()
     smtp: SmtpSettings = SmtpSettings()
+    delivery: DeliverySettings = DeliverySettings()
     fetch: FetchSettings = FetchSettings()
     digest: DigestSettings = DigestSettings()
     ranking: RankingSettings = RankingSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     web: WebSettings = WebSettings()
     sources: list[SourceSettings] = Field(default_factory=_default_sources)
 

@@ -21,6 +21,7 @@ from digest.pipeline import Outcome, deliver_one, pick_papers, render_digest
 from digest.resources import resource_path
 from digest.schedule import local_today
 from digest.store import papers_by_id
+from digest.store_schedule import reschedule
 from digest.store_subscribers import add_subscriber, find_subscriber
 
 LIVE_TIMEOUT = 8.0  # seconds: offline, fall back to the snapshot quickly
@@ -82,6 +83,7 @@ def _reset_demo_subscribers(ctx: Context, now: datetime) -> list[int]:
             subscriber = add_subscriber(
                 session, email, parse_interests(query), send_hour=0, timezone="UTC", now=now, confirmed=True
             )
+            reschedule(subscriber, now)
             ids.append(subscriber.id)
     return ids
 

@@ -6,6 +6,7 @@ only a template render. Everything user- or feed-supplied reaches the HTML throu
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -106,12 +107,18 @@ def _ends_sentence(text: str, stop: int) -> bool:
     return word not in _ABBREVIATIONS and not (len(word) == 1 and word.isalpha())
 
 
+@functools.lru_cache(maxsize=4096)
+def _pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
+    # Compiled once per set of words: a digest run highlights the same topics thousands of times.
+    return re.compile(r"\b(?:" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
+
+
 def highlight(text: str, words: Sequence[str]) -> Markup:
     """Escape `text` and wrap each occurrence of a matched word (and the rest of its word) in <mark>."""
-    terms = sorted({w.strip().rstrip("*").strip() for w in words} - {""}, key=len, reverse=True)
+    terms = tuple(sorted({w.strip().rstrip("*").strip() for w in words} - {""}, key=len, reverse=True))
     if not terms:
         return escape(text)
-    pattern = re.compile(r"\b(?:" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
+    pattern = _pattern(terms)
     parts: list[Markup] = []
     last = 0
     for match in pattern.finditer(text):

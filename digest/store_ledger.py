@@ -1,110 +1,241 @@
-"""The delivery ledger: one row per (subscriber, digest date), moved through its states by claims.
+"""The delivery ledger: one row per (subscriber, digest date), moved through its states in batches.
 
-pending -> sending -> sent | retry | failed | unknown. Each move is a conditional UPDATE that checks the
-state it comes from, so two senders can never both move the same row (rowcount tells who won).
+    pending -(claim: lease)-> pending, claimed -(window)-> sending -> sent | retry | failed | unknown
+    retry -(next_attempt_at passed)-> claimed again; sending whose lease ran out -> unknown
+
+Rows are written (`enqueue`) before any mail traffic. A worker claims a batch by setting `claimed_by` and
+`lease_until` in one statement (PostgreSQL: the batch is picked with FOR UPDATE SKIP LOCKED, so workers
+never wait on each other; SQLite serialises writers, and its UPDATE ... RETURNING is atomic). Claimed rows
+are marked `sending` a window at a time, in the same transaction that records the previous window's
+outcomes: one transaction per window instead of two per message, and a crash leaves at most one window
+`sending`, which `expire_leases` turns into `unknown` (it may have gone out: recorded, never resent).
+Every move checks the state it comes from, so a worker that lost its lease cannot overwrite its successor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, and_, bindparam, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from digest.models import Delivery, DeliveryStatus, SentPaper
+from digest.models import Delivery, DeliveryStatus, SentPaper, Subscriber, SubscriberStatus
 
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)  # states a sender may claim
 DONE = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.SKIPPED)
+_D = cast(Table, Delivery.__table__)
+_CHUNK = 2000  # rows per multi-row statement
 
 
-def open_delivery(session: Session, subscriber_id: int, digest_date: date, now: datetime) -> Delivery | None:
-    """The ledger row to work on for this subscriber and date, created if new; None when done or taken."""
-    row = session.scalar(
-        select(Delivery).where(Delivery.subscriber_id == subscriber_id, Delivery.digest_date == digest_date)
-    )
-    if row is None:
-        row = Delivery(
-            subscriber_id=subscriber_id, digest_date=digest_date, created_at=now, updated_at=now, paper_ids=[]
-        )
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:  # another sender wrote it first: it is theirs
-            return None
-    return row if row.status in OPEN else None
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    delivery_id: int
+    subscriber_id: int
+    digest_date: date
+    attempts: int  # attempts made before this one
 
 
-def claim(
-    session: Session, delivery_id: int, message_id: str, paper_ids: Sequence[int], now: datetime
-) -> bool:
-    """Move an open row to `sending`; False when another sender got there first."""
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of one claimed row, to be written by `record_results`."""
+
+    delivery_id: int
+    subscriber_id: int
+    status: DeliveryStatus
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    paper_ids: tuple[int, ...] = ()  # sent: recorded as sent to the subscriber
+    bounce: bool = False
+
+
+def enqueue(session: Session, pairs: Iterable[tuple[int, date]], now: datetime) -> None:
+    """Write a pending row for each (subscriber, date) that has none; existing rows are left alone."""
+    rows = [
+        {"subscriber_id": s, "digest_date": d, "status": DeliveryStatus.PENDING, "attempts": 0,
+         "paper_ids": [], "created_at": now, "updated_at": now}
+        for s, d in dict.fromkeys(pairs)
+    ]  # fmt: skip
+    _insert_ignore(session, _D, rows)
+
+
+def expire_leases(session: Session, clock: datetime, legacy_lease: timedelta) -> int:
+    """`sending` rows whose worker is presumed dead become `unknown`: the message may have gone out."""
     result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status.in_(OPEN))
+        update(_D)
+        .where(
+            _D.c.status == DeliveryStatus.SENDING,
+            or_(
+                _D.c.lease_until < clock,
+                and_(_D.c.lease_until.is_(None), _D.c.updated_at < clock - legacy_lease),
+            ),
+        )
         .values(
-            status=DeliveryStatus.SENDING,
-            message_id=message_id,
-            paper_ids=list(paper_ids),
-            attempts=Delivery.attempts + 1,
-            updated_at=now,
+            status=DeliveryStatus.UNKNOWN,
+            last_error="the sender stopped while sending",
+            updated_at=clock,
+            claimed_by=None,
+            lease_until=None,
         )
-        .execution_options(synchronize_session=False)
-    )
-    return _one_row(result)
-
-
-def mark_sent(
-    session: Session, delivery_id: int, subscriber_id: int, paper_ids: Iterable[int], now: datetime
-) -> None:
-    """Record the digest as sent and its papers as sent to the subscriber, in one transaction."""
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.SENDING)
-        .values(status=DeliveryStatus.SENT, sent_at=now, updated_at=now, last_error=None)
-        .execution_options(synchronize_session=False)
-    )
-    if not _one_row(result):
-        raise RuntimeError(f"delivery {delivery_id} was not in the sending state")
-    already = set(session.scalars(select(SentPaper.paper_id).where(SentPaper.subscriber_id == subscriber_id)))
-    session.add_all(
-        SentPaper(subscriber_id=subscriber_id, paper_id=paper_id, delivery_id=delivery_id)
-        for paper_id in dict.fromkeys(paper_ids)
-        if paper_id not in already
-    )
-    session.flush()
-
-
-def mark_outcome(
-    session: Session, delivery_id: int, status: DeliveryStatus, error: str | None, now: datetime
-) -> None:
-    """Move a `sending` (or open) row to retry, failed, unknown or skipped."""
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status.in_((DeliveryStatus.SENDING, *OPEN)))
-        .values(status=status, last_error=error, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def expire_stale_sending(session: Session, now: datetime, lease: timedelta) -> int:
-    """Rows left in `sending` by a sender that died: the message may have gone out, so they become
-    `unknown` (recorded, never retried silently)."""
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.updated_at < now - lease)
-        .values(status=DeliveryStatus.UNKNOWN, last_error="sender stopped while sending", updated_at=now)
-        .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def skip_inactive(session: Session, now: datetime) -> None:
+    """Open rows of subscribers who left or bounce since they were written: nothing to send any more."""
+    inactive = select(Subscriber.id).where(Subscriber.status != SubscriberStatus.ACTIVE)
+    session.execute(
+        update(_D)
+        .where(_D.c.status.in_(OPEN), _D.c.subscriber_id.in_(inactive))
+        .values(
+            status=DeliveryStatus.SKIPPED, last_error="the subscriber is no longer active", updated_at=now
+        )
+    )
+
+
+def claim_batch(
+    session: Session,
+    worker: str,
+    now: datetime,
+    clock: datetime,
+    lease_until: datetime,
+    limit: int,
+    subscriber_id: int | None = None,
+) -> list[Claimed]:
+    """Lease up to `limit` claimable rows (of one subscriber, if given) to `worker`, oldest first."""
+    claimable = and_(
+        or_(
+            _D.c.status == DeliveryStatus.PENDING,
+            and_(
+                _D.c.status == DeliveryStatus.RETRY,
+                or_(_D.c.next_attempt_at.is_(None), _D.c.next_attempt_at <= now),
+            ),
+        ),
+        or_(_D.c.lease_until.is_(None), _D.c.lease_until < clock),
+    )
+    if subscriber_id is not None:
+        claimable = and_(claimable, _D.c.subscriber_id == subscriber_id)
+    # SQLAlchemy leaves FOR UPDATE out on SQLite, whose single writer makes the UPDATE atomic anyway.
+    pick = select(_D.c.id).where(claimable).order_by(_D.c.id).limit(limit).with_for_update(skip_locked=True)
+    rows = session.execute(
+        update(_D)
+        .where(_D.c.id.in_(pick.scalar_subquery()))
+        .values(claimed_by=worker, lease_until=lease_until)
+        .returning(_D.c.id, _D.c.subscriber_id, _D.c.digest_date, _D.c.attempts)
+    )
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.delivery_id)
+
+
+def start_sending(
+    session: Session,
+    worker: str,
+    window: Sequence[tuple[int, str, Sequence[int]]],
+    now: datetime,
+    lease_until: datetime,
+) -> set[int]:
+    """Mark (delivery id, message id, paper ids) rows `sending`; the ids this worker still holds."""
+    if not window:
+        return set()
+    owned = set(
+        session.execute(
+            update(_D)
+            .where(_D.c.id.in_([w[0] for w in window]), _D.c.claimed_by == worker, _D.c.status.in_(OPEN))
+            .values(
+                status=DeliveryStatus.SENDING,
+                attempts=_D.c.attempts + 1,
+                updated_at=now,
+                lease_until=lease_until,
+            )
+            .returning(_D.c.id)
+        ).scalars()
+    )
+    details = [{"b_id": i, "b_message_id": m, "b_paper_ids": list(p)} for i, m, p in window if i in owned]
+    if details:
+        session.execute(
+            update(_D)
+            .where(_D.c.id == bindparam("b_id"))
+            .values(message_id=bindparam("b_message_id"), paper_ids=bindparam("b_paper_ids")),
+            details,
+        )
+    return owned
+
+
+def record_results(session: Session, results: Sequence[Result], now: datetime, bounce_limit: int) -> None:
+    """Write a window's outcomes; sent papers and bounce counts go in the same transaction."""
+    if not results:
+        return
+    moved = [
+        {"b_id": r.delivery_id, "b_status": r.status, "b_error": r.error, "b_next": r.next_attempt_at,
+         "b_sent_at": now if r.status == DeliveryStatus.SENT else None}
+        for r in results
+    ]  # fmt: skip
+    session.execute(
+        update(_D)
+        .where(
+            _D.c.id == bindparam("b_id"), or_(*(_D.c.status == s for s in (DeliveryStatus.SENDING, *OPEN)))
+        )
+        .values(
+            status=bindparam("b_status"),
+            last_error=bindparam("b_error"),
+            next_attempt_at=bindparam("b_next"),
+            sent_at=bindparam("b_sent_at"),
+            updated_at=now,
+            claimed_by=None,
+            lease_until=None,
+        ),
+        moved,
+    )
+    sent = [
+        {"subscriber_id": r.subscriber_id, "paper_id": p, "delivery_id": r.delivery_id}
+        for r in results
+        if r.status == DeliveryStatus.SENT
+        for p in dict.fromkeys(r.paper_ids)
+    ]
+    _insert_ignore(session, SentPaper.__table__, sent)
+    bounced = sorted({r.subscriber_id for r in results if r.bounce})
+    if bounced:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.id.in_(bounced))
+            .values(
+                bounce_count=Subscriber.bounce_count + 1,
+                status=case(
+                    (Subscriber.bounce_count + 1 >= bounce_limit, SubscriberStatus.BOUNCING.value),
+                    else_=Subscriber.status,
+                ),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def renew_lease(session: Session, worker: str, lease_until: datetime) -> None:
+    session.execute(
+        update(_D)
+        .where(_D.c.claimed_by == worker, _D.c.status.in_((DeliveryStatus.SENDING, *OPEN)))
+        .values(lease_until=lease_until)
+    )
+
+
+def release(session: Session, worker: str, delivery_ids: Iterable[int]) -> None:
+    """Give back claimed rows not yet sending (a stop, the error brake), so others may take them at once."""
+    ids = list(delivery_ids)
+    for start in range(0, len(ids), _CHUNK):
+        session.execute(
+            update(_D)
+            .where(_D.c.id.in_(ids[start : start + _CHUNK]), _D.c.claimed_by == worker, _D.c.status.in_(OPEN))
+            .values(claimed_by=None, lease_until=None)
+        )
 
 
 def sent_paper_ids(session: Session, subscriber_ids: Iterable[int]) -> dict[int, set[int]]:
     ids = list(subscriber_ids)
     sent: dict[int, set[int]] = {subscriber_id: set() for subscriber_id in ids}
-    if ids:
-        query = select(SentPaper.subscriber_id, SentPaper.paper_id).where(SentPaper.subscriber_id.in_(ids))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        query = select(SentPaper.subscriber_id, SentPaper.paper_id).where(SentPaper.subscriber_id.in_(chunk))
         for subscriber_id, paper_id in session.execute(query):
             sent[subscriber_id].add(paper_id)
     return sent
@@ -113,14 +244,17 @@ def sent_paper_ids(session: Session, subscriber_ids: Iterable[int]) -> dict[int,
 def finished_dates(
     session: Session, subscriber_ids: Iterable[int], dates: Iterable[date]
 ) -> set[tuple[int, date]]:
-    """(subscriber, date) pairs whose digest needs no more work."""
+    """(subscriber, date) pairs whose digest needs no more work (or is being sent now)."""
     ids, days = list(subscriber_ids), list(set(dates))
-    if not ids or not days:
-        return set()
-    query = select(Delivery.subscriber_id, Delivery.digest_date).where(
-        Delivery.subscriber_id.in_(ids), Delivery.digest_date.in_(days), Delivery.status.not_in(OPEN)
-    )
-    return {(row[0], row[1]) for row in session.execute(query)}
+    found: set[tuple[int, date]] = set()
+    for start in range(0, len(ids) if days else 0, _CHUNK):
+        query = select(Delivery.subscriber_id, Delivery.digest_date).where(
+            Delivery.subscriber_id.in_(ids[start : start + _CHUNK]),
+            Delivery.digest_date.in_(days),
+            Delivery.status.not_in(OPEN),
+        )
+        found.update((row[0], row[1]) for row in session.execute(query))
+    return found
 
 
 def latest_sent(session: Session, subscriber_id: int) -> Delivery | None:
@@ -137,5 +271,10 @@ def status_counts(session: Session) -> dict[str, int]:
     return {str(status): int(count) for status, count in rows}
 
 
-def _one_row(result: object) -> bool:
-    return int(getattr(result, "rowcount", 0) or 0) == 1
+def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, on either backend, in bounded chunks."""
+    if not rows:
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(dialect.insert(table).on_conflict_do_nothing(), rows[start : start + _CHUNK])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from digest.errors import DigestError, NotFound
@@ -103,3 +103,36 @@ def feedback_for(session: Session, subscriber_ids: Iterable[int]) -> dict[int, d
     for row in session.scalars(select(Feedback).where(Feedback.subscriber_id.in_(ids))):
         votes.setdefault(row.subscriber_id, {})[row.paper_id] = row.vote
     return votes
+
+
+def subscriber_by_id(session: Session, subscriber_id: int) -> Subscriber | None:
+    return session.scalar(
+        select(Subscriber).where(Subscriber.id == subscriber_id).options(selectinload(Subscriber.interests))
+    )
+
+
+def claim_mail_slot(session: Session, subscriber_id: int, now: datetime, cooldown: timedelta) -> bool:
+    """Take the address's one web-initiated mail per `cooldown`; False when one went out more recently.
+
+    A conditional UPDATE, so two requests racing for the same address cannot both send.
+    """
+    result = session.execute(
+        update(Subscriber)
+        .where(
+            Subscriber.id == subscriber_id,
+            or_(Subscriber.confirm_sent_at.is_(None), Subscriber.confirm_sent_at <= now - cooldown),
+        )
+        .values(confirm_sent_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+def release_mail_slot(session: Session, subscriber_id: int, taken_at: datetime) -> None:
+    """Give the slot back when the mail could not be handed over, so the person can try again."""
+    session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber_id, Subscriber.confirm_sent_at == taken_at)
+        .values(confirm_sent_at=None)
+        .execution_options(synchronize_session=False)
+    )

@@ -197,3 +197,14 @@ def test_a_failing_source_is_recorded_and_shown(config: Path, tmp_path: Path) ->
     assert report["name"] == "nowhere" and "127.0.0.1:9" in report["error"]
     shown = json.loads(digest(tmp_path, "sources", "--json", config=config).stdout)["sources"][0]
     assert shown["outcome"] == "error" and shown["error"] == report["error"]
+
+
+def test_subscribe_without_confirmed_mails_a_confirmation_and_waits(config: Path, tmp_path: Path) -> None:
+    result = digest(tmp_path, "subscribe", "new@example.org", "--interests", "diffusion", config=config)
+    assert "pending" in result.stdout
+    [message] = [email.message_from_bytes(bytes(m)) for m in mailbox.Maildir(tmp_path / "outbox").values()]
+    assert message["To"] == "new@example.org"
+    body = message.get_payload()[0].get_payload(decode=True).decode()  # type: ignore[index,union-attr]
+    assert "/confirm/" in body
+    listed = json.loads(digest(tmp_path, "subscribers", "--json", config=config).stdout)["subscribers"]
+    assert listed[0]["status"] == "pending"

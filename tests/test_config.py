@@ -73,7 +73,11 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
         ("[smtp\n", {}, "is not valid TOML"),
         ('[[sources]]\nname = "j"\nkind = "feed"\n', {}, "source 'j' of kind feed needs a url"),
         ('[[sources]]\nname = "j"\nkind = "feed"\nurl = "file:///etc/passwd"\n', {}, "only http and https"),
-        ('[[sources]]\nname = "a"\nkind = "arxiv_rss"\nannounce_types = ["old"]\n', {}, "unknown announce type"),
+        (
+            '[[sources]]\nname = "a"\nkind = "arxiv_rss"\nannounce_types = ["old"]\n',
+            {},
+            "unknown announce type",
+        ),
     ],
 )
 def test_a_bad_value_is_refused_with_one_line_naming_the_key(

@@ -8,6 +8,7 @@ import mailbox
 from datetime import UTC, date, datetime, timedelta
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FIXTURES, NOW
@@ -15,14 +16,15 @@ from smtp_sink import SmtpSink
 from sqlalchemy import select
 
 from digest import sources
+from digest.claims import DeliveryOptions
 from digest.context import Context
 from digest.db import transaction
 from digest.deliver import MaildirTransport, SmtpTransport, Transport
 from digest.interests import parse_interests
 from digest.models import Delivery, DeliveryStatus, SentPaper, Subscriber, SubscriberStatus
-from digest.pipeline import SendReport, send_due
+from digest.pipeline import SendReport, run_worker, send_due
 from digest.store import upsert_papers
-from digest.store_ledger import claim, open_delivery
+from digest.store_ledger import claim_batch, enqueue, start_sending
 from digest.store_subscribers import add_subscriber
 
 TODAY = date(2026, 11, 28)
@@ -140,9 +142,15 @@ def test_a_temporary_refusal_is_retried_by_the_next_run_and_sent_once(ctx: Conte
     with SmtpSink() as sink:
         sink.fail("RCPT", 451)
         first = _send(ctx, SmtpTransport(sink.host, sink.port, security="plain"))
-        second = _send(ctx, SmtpTransport(sink.host, sink.port, security="plain"))
-        third = _send(ctx, SmtpTransport(sink.host, sink.port, security="plain"))
-    assert (first.counts, second.counts, third.outcomes) == ({"retry": 1}, {"sent": 1}, [])
+        too_soon = _send(
+            ctx, SmtpTransport(sink.host, sink.port, security="plain"), NOW + timedelta(minutes=9)
+        )
+        second = _send(
+            ctx, SmtpTransport(sink.host, sink.port, security="plain"), NOW + timedelta(minutes=10)
+        )
+        third = _send(ctx, SmtpTransport(sink.host, sink.port, security="plain"), NOW + timedelta(hours=2))
+    assert (first.counts, too_soon.outcomes) == ({"retry": 1}, [])  # the backoff: 10 minutes
+    assert (second.counts, third.outcomes) == ({"sent": 1}, [])
     assert len(sink.received) == 1
     assert _ledger(ctx) == {(subscriber, TODAY): DeliveryStatus.SENT}
 
@@ -163,11 +171,13 @@ def test_a_connection_lost_after_the_data_is_recorded_unknown_and_never_resent(c
 def test_a_digest_left_sending_by_a_dead_sender_becomes_unknown_not_a_duplicate(ctx: Context) -> None:
     _load_papers(ctx)
     subscriber = _subscribe(ctx, "ada@example.org", "language models")
-    crashed_at = NOW - timedelta(hours=1)
-    with transaction(ctx.sessions) as session:  # what a sender killed right after its claim leaves behind
-        delivery = open_delivery(session, subscriber, TODAY, crashed_at)
-        assert delivery is not None
-        assert claim(session, delivery.id, "<x@papers.example.org>", [1], crashed_at)
+    crashed_at = datetime.now(UTC) - timedelta(hours=1)  # leases run on the real clock
+    with transaction(ctx.sessions) as session:  # what a sender killed while sending leaves behind
+        enqueue(session, [(subscriber, TODAY)], NOW)
+        (row,) = claim_batch(session, "dead", NOW, crashed_at, crashed_at + timedelta(minutes=5), 10)
+        assert start_sending(
+            session, "dead", [(row.delivery_id, "<x@papers.example.org>", [1])], NOW, crashed_at
+        )
     report = _send(ctx, MaildirTransport(Path(ctx.settings.mail.maildir)))
     assert report.outcomes == []
     assert _maildir(ctx) == []
@@ -202,3 +212,153 @@ def test_each_subscriber_is_due_at_their_own_local_hour(ctx: Context) -> None:
     later = NOW.replace(hour=23, tzinfo=UTC)
     report = _send(ctx, MaildirTransport(Path(ctx.settings.mail.maildir)), later, day=None)
     assert sorted(o.email for o in report.outcomes) == ["late@example.org", "ny@example.org"]
+
+
+# --- fault injection: each SMTP failure ends in the right ledger state ---------------------------------
+
+
+def _drain(ctx: Context, transport: Transport, options: DeliveryOptions, now: datetime = NOW) -> SendReport:
+    async def go() -> SendReport:
+        try:
+            return await run_worker(
+                ctx, transport, asyncio.Event(), worker_id="w1", now=lambda: now, options=options,
+                digest_date=TODAY, keep_outcomes=True,
+            )  # fmt: skip
+        finally:
+            await transport.close()
+
+    return asyncio.run(go())
+
+
+def _row(ctx: Context, subscriber_id: int) -> Delivery:
+    with transaction(ctx.sessions) as session:
+        return session.scalars(select(Delivery).where(Delivery.subscriber_id == subscriber_id)).one()
+
+
+FAULTS = [
+    ("MAIL", 421, DeliveryStatus.RETRY),
+    ("MAIL", 451, DeliveryStatus.RETRY),
+    ("RCPT", 452, DeliveryStatus.RETRY),
+    ("DATA", 451, DeliveryStatus.RETRY),
+    ("RCPT", 550, DeliveryStatus.FAILED),
+    ("DATA", 554, DeliveryStatus.FAILED),
+    ("MAIL", "drop", DeliveryStatus.RETRY),  # nothing was handed over yet
+    ("DATA", "drop", DeliveryStatus.UNKNOWN),  # cut mid-DATA: the server may hold it
+    ("DATA", "accept_then_drop", DeliveryStatus.UNKNOWN),
+    ("DATA", "stall", DeliveryStatus.UNKNOWN),  # no answer to the final dot within the timeout
+    ("MAIL", "stall", DeliveryStatus.RETRY),  # no answer before the data: safe to retry
+]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("step", "fault", "expected"), FAULTS, ids=[f"{s}-{f}" for s, f, _ in FAULTS])
+def test_each_smtp_fault_ends_in_its_ledger_state(
+    ctx: Context, step: Any, fault: Any, expected: DeliveryStatus
+) -> None:
+    _load_papers(ctx)
+    victim = _subscribe(ctx, "ada@example.org", "language models")
+    other = _subscribe(ctx, "grace@example.org", "language models")
+    with SmtpSink(stall_seconds=1.5) as sink:
+        sink.fail(step, fault)
+        report = _drain(ctx, SmtpTransport(sink.host, sink.port, security="plain", timeout=0.5), OPTIONS)
+    first = _row(ctx, victim)
+    assert (first.status, _row(ctx, other).status) == (expected, DeliveryStatus.SENT)
+    assert report.counts == {str(expected): 1, "sent": 1}
+    assert [r.recipients for r in sink.received].count(("grace@example.org",)) == 1
+    assert first.attempts == 1 and first.last_error and first.claimed_by is None
+    if expected == DeliveryStatus.RETRY:
+        assert first.next_attempt_at == NOW + timedelta(minutes=OPTIONS.retry_backoff_minutes)
+    with transaction(ctx.sessions) as session:
+        bouncing = session.get_one(Subscriber, victim).status == SubscriberStatus.BOUNCING
+    assert bouncing == (expected == DeliveryStatus.FAILED)
+
+
+OPTIONS = DeliveryOptions(concurrency=1, max_attempts=3, retry_backoff_minutes=10, bounce_limit=1)
+
+
+def test_temporary_failures_back_off_and_give_up_after_the_attempt_limit(ctx: Context) -> None:
+    _load_papers(ctx)
+    subscriber = _subscribe(ctx, "busy@example.org", "language models")
+    waits = []
+    with SmtpSink() as sink:
+        sink.fail("RCPT", 451, times=3)
+        at = NOW
+        for _ in range(3):
+            _drain(ctx, SmtpTransport(sink.host, sink.port, security="plain"), OPTIONS, at)
+            row = _row(ctx, subscriber)
+            if row.next_attempt_at is not None:
+                waits.append(row.next_attempt_at - at)
+                at = row.next_attempt_at
+        later = _drain(
+            ctx, SmtpTransport(sink.host, sink.port, security="plain"), OPTIONS, at + timedelta(days=1)
+        )
+    assert waits == [timedelta(minutes=10), timedelta(minutes=20)]  # doubling backoff
+    assert (row.status, row.attempts) == (DeliveryStatus.FAILED, 3)
+    assert later.outcomes == [] and sink.received == []
+
+
+def test_permanent_failures_mark_the_subscriber_bouncing_only_at_the_bounce_limit(ctx: Context) -> None:
+    _load_papers(ctx)
+    subscriber = _subscribe(ctx, "flaky@example.org", "language models")
+    options = DeliveryOptions(concurrency=1, bounce_limit=2)
+    statuses = []
+    with SmtpSink() as sink:
+        sink.fail("RCPT", 550, times=2)
+        for day in (TODAY, TODAY + timedelta(1)):
+
+            async def go(day: date = day) -> None:
+                transport = SmtpTransport(sink.host, sink.port, security="plain")
+                later = NOW + timedelta(1)
+                await run_worker(ctx, transport, asyncio.Event(), worker_id="w", now=lambda: later,
+                                 options=options, digest_date=day)  # fmt: skip
+                await transport.close()
+
+            asyncio.run(go())
+            with transaction(ctx.sessions) as session:
+                row = session.get_one(Subscriber, subscriber)
+                statuses.append((row.status, row.bounce_count))
+    assert statuses == [(SubscriberStatus.ACTIVE, 1), (SubscriberStatus.BOUNCING, 2)]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_error_brake_pauses_the_run_and_says_why_leaving_the_rest_for_later(ctx: Context) -> None:
+    _load_papers(ctx)
+    ids = [_subscribe(ctx, f"r{i}@example.org", "language models") for i in range(30)]
+    options = DeliveryOptions(concurrency=1, max_consecutive_errors=5)
+    with SmtpSink() as sink:
+        sink.fail("MAIL", 451, times=100)
+        report = _drain(ctx, SmtpTransport(sink.host, sink.port, security="plain"), options)
+    assert report.paused and "errors in a row (limit 5)" in report.paused and "451" in report.paused
+    states = [_row(ctx, i) for i in ids]
+    assert sum(r.status == DeliveryStatus.RETRY for r in states) < 30
+    untouched = [r for r in states if r.status == DeliveryStatus.PENDING]
+    assert untouched and all(r.claimed_by is None and r.attempts == 0 for r in untouched)
+    with SmtpSink() as healthy:  # the relay is back: the rest goes out
+        _drain(ctx, SmtpTransport(healthy.host, healthy.port, security="plain"), options)
+        assert len(healthy.received) == len(untouched)
+
+
+def test_two_workers_draining_at_once_send_each_digest_once(ctx: Context) -> None:
+    _load_papers(ctx)
+    for i in range(40):
+        _subscribe(ctx, f"s{i}@example.org", "language models; agents")
+    options = DeliveryOptions(concurrency=2, batch_size=7)
+
+    async def both(sink: SmtpSink) -> list[SendReport]:
+        transports = [SmtpTransport(sink.host, sink.port, security="plain") for _ in range(2)]
+        runs = [
+            run_worker(ctx, t, asyncio.Event(), worker_id=f"w{i}", now=lambda: NOW, options=options,
+                       digest_date=TODAY, keep_outcomes=True)
+            for i, t in enumerate(transports)
+        ]  # fmt: skip
+        reports = await asyncio.gather(*runs)
+        for t in transports:
+            await t.close()
+        return list(reports)
+
+    with SmtpSink() as sink:
+        reports = asyncio.run(both(sink))
+    recipients = sorted(r.recipients[0] for r in sink.received)
+    assert recipients == sorted(f"s{i}@example.org" for i in range(40))
+    assert sum(r.counts.get("sent", 0) for r in reports) == 40
+    assert set(_ledger(ctx).values()) == {DeliveryStatus.SENT}

@@ -1,0 +1,277 @@
+"""The whole daily cycle at scale, end to end, against a real SMTP sink in another process.
+
+    python bench/daily_cycle.py --subscribers 100000 [--papers 2000] [--database URL] [--workers 2] [--json]
+
+Builds a fresh database (a temporary SQLite file, or a new schema in the PostgreSQL given), ingests the papers
+(default: the 1,504-item arXiv RSS fixture and a Hugging Face daily papers response), writes N subscribers
+due now (bench/population.py), starts bench/sink.py, then:
+1. the floor: a bare aiosmtplib loop sending pre-built messages of a real digest's size over the same number
+   of connections (W processes x C connections) to the same sink;
+2. the production path: W processes each running `digest.worker.run_worker` (what `digest worker` runs):
+   due digests -> ledger -> claim -> rank -> render -> MIME -> SMTP, with a pool of C connections.
+Prints seconds per stage (summed over workers), messages per second, the floor and the ratio, the peak RSS of
+every process, and checks that the sink got exactly N valid digests, one per subscriber.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from population import add_subscribers, load_papers
+from sqlalchemy import create_engine, text
+
+from digest.claims import DeliveryOptions
+from digest.config import Settings
+from digest.context import Context
+from digest.db import upgrade
+from digest.deliver import PooledTransport, SmtpTransport
+from digest.mime_fast import MessageTemplate
+from digest.pipeline import preview, sender
+from digest.worker import run_worker
+
+HERE = Path(__file__).resolve().parent
+FLOOR_MESSAGES = 10_000  # the floor is a rate: this many messages measure it well
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def settings_for(url: str, port: int, workdir: Path) -> Settings:
+    return Settings.model_validate({
+        "database": {"url": url},
+        "mail": {"transport": "smtp", "from_address": "digest@bench.example.org",
+                 "maildir": str(workdir / "out")},
+        "smtp": {"host": "127.0.0.1", "port": port, "security": "plain", "timeout": 60},
+        "web": {"base_url": "https://bench.example.org", "secret_key": "bench-secret"},
+    })  # fmt: skip
+
+
+# --- the roles run in child processes -----------------------------------------------------------------
+
+
+async def _floor(port: int, count: int, size: int, connections: int) -> dict[str, Any]:
+    import aiosmtplib
+
+    body = b"Subject: floor\r\nFrom: digest@bench.example.org\r\nTo: f@floor.invalid\r\n\r\n"
+    message = body + (b"x" * 76 + b"\r\n") * max(1, (size - len(body)) // 78)
+
+    async def one(share: int, index: int) -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=60)
+        await client.connect()
+        for i in range(share):
+            await client.sendmail("digest@bench.example.org", [f"f{index}-{i}@floor.invalid"], message)
+        await client.quit()
+
+    start = time.perf_counter()
+    shares = [count // connections + (1 if i < count % connections else 0) for i in range(connections)]
+    await asyncio.gather(*(one(share, i) for i, share in enumerate(shares)))
+    return {"sent": count, "seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
+
+
+async def _send(settings: Settings, options: DeliveryOptions, index: int) -> dict[str, Any]:
+    ctx = Context.open(settings)
+    smtp = settings.smtp
+    pool = PooledTransport(lambda: SmtpTransport(smtp.host, smtp.port, security="plain"), options.concurrency)
+    start = time.perf_counter()
+    try:
+        report = await run_worker(ctx, pool, asyncio.Event(), worker_id=f"bench-{index}", options=options)
+    finally:
+        await pool.close()
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "counts": report.counts,
+        "stages": report.stages,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def child(argv: list[str]) -> None:
+    role, config = argv[0], json.loads(argv[1])
+    if role == "floor":
+        result = asyncio.run(_floor(config["port"], config["count"], config["size"], config["connections"]))
+    else:
+        options = DeliveryOptions(concurrency=config["concurrency"], batch_size=config["batch_size"])
+        result = asyncio.run(_send(Settings.model_validate(config["settings"]), options, config["index"]))
+    print(json.dumps(result), flush=True)
+
+
+# --- the parent -------------------------------------------------------------------------------------
+
+
+def spawn(role: str, config: dict[str, Any]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, __file__, "--child", role, json.dumps(config)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def collect(processes: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
+    results = []
+    for process in processes:
+        out, _ = process.communicate()
+        if process.returncode != 0:
+            raise SystemExit(f"a benchmark process failed with exit code {process.returncode}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def fresh_database(url: str | None, workdir: Path) -> tuple[str, Any]:
+    """(url of an empty database, cleanup)."""
+    if url is None:
+        return f"sqlite:///{workdir / 'bench.db'}", lambda: None
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop() -> None:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options=-csearch_path%3D{schema}", drop
+
+
+def digest_size(ctx: Context, now: datetime) -> int:
+    shown = preview(ctx, "reader1@example.org", now)
+    template = MessageTemplate(sender(ctx))
+    url = "https://bench.example.org/unsubscribe/" + "t" * 90
+    message = template.build(shown.rendered, to="reader1@example.org", message_id="<x@bench.example.org>",
+                             unsubscribe_url=url, when=now)  # fmt: skip
+    return len(message)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="digest-bench-"))
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True}
+    sink = subprocess.Popen([sys.executable, str(HERE / "sink.py")], **pipes)  # type: ignore[call-overload]
+    assert sink.stdout is not None
+    port = int(sink.stdout.readline())
+    url, cleanup = fresh_database(args.database, workdir)
+    settings = settings_for(url, port, workdir)
+    ctx = Context.open(settings)
+    now = datetime.now(UTC)
+    stages: dict[str, float] = {}
+    try:
+        upgrade(ctx.engine)
+        start = time.perf_counter()
+        papers = load_papers(ctx, args.papers, now)
+        stages["ingest"] = time.perf_counter() - start
+        start = time.perf_counter()
+        add_subscribers(ctx, args.subscribers, papers, now)
+        setup = time.perf_counter() - start
+        size = digest_size(ctx, now)
+        connections = args.workers * args.concurrency
+        floor_count = min(args.subscribers, FLOOR_MESSAGES)
+        floor_config = {"port": port, "size": size, "connections": args.concurrency}
+        floors = collect([spawn("floor", {**floor_config, "count": floor_count // args.workers})
+                          for _ in range(args.workers)])  # fmt: skip
+        floor_rate = sum(f["sent"] for f in floors) / max(f["seconds"] for f in floors)
+        start = time.perf_counter()
+        config = {"settings": settings.model_dump(mode="json"), "concurrency": args.concurrency,
+                  "batch_size": args.batch_size}  # fmt: skip
+        workers = collect([spawn("send", {**config, "index": i}) for i in range(args.workers)])
+        send_seconds = time.perf_counter() - start
+    finally:
+        ctx.close()
+        sink.terminate()
+        out, _ = sink.communicate()
+        cleanup()
+    received = json.loads(out.strip().splitlines()[-1])
+    for worker in workers:
+        for stage, seconds in worker["stages"].items():
+            stages[stage] = stages.get(stage, 0.0) + seconds
+    sent = sum(w["counts"].get("sent", 0) for w in workers)
+    rate = sent / send_seconds
+    return {
+        "subscribers": args.subscribers, "papers": len(papers), "workers": args.workers,
+        "connections": connections, "database": "postgresql" if args.database else "sqlite",
+        "received": received["received"], "distinct_recipients": received["distinct_recipients"],
+        "valid": received["valid"], "duplicates": received["duplicates"],
+        "mean_bytes": received["mean_bytes"],
+        "counts": _sum_counts(workers), "seconds": round(stages["ingest"] + send_seconds, 2),
+        "setup_seconds": round(setup, 2), "send_seconds": round(send_seconds, 2),
+        "stages": {k: round(v, 2) for k, v in stages.items()},
+        "msgs_per_s": round(rate, 1), "floor_msgs_per_s": round(floor_rate, 1),
+        "ratio": round(rate / floor_rate, 3) if floor_rate else None,
+        "peak_rss_mb": {"parent": peak_rss_mb(), "sink": received["peak_rss_mb"],
+                        **{f"worker{i}": w["peak_rss_mb"] for i, w in enumerate(workers)},
+                        "floor": max(f["peak_rss_mb"] for f in floors)},
+    }  # fmt: skip
+
+
+def _sum_counts(workers: list[dict[str, Any]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for worker in workers:
+        for status, count in worker["counts"].items():
+            total[status] = total.get(status, 0) + count
+    return total
+
+
+def check(result: dict[str, Any]) -> list[str]:
+    n = result["subscribers"]
+    problems = []
+    if result["received"] != n or result["distinct_recipients"] != n:
+        got, distinct = result["received"], result["distinct_recipients"]
+        problems.append(f"the sink received {got} messages for {distinct} recipients; expected {n}, one each")
+    if result["valid"] != result["received"]:
+        problems.append(f"{result['received'] - result['valid']} messages were not valid digests")
+    return problems
+
+
+def show(result: dict[str, Any]) -> None:
+    per_worker = result["connections"] // result["workers"]
+    print(f"{result['subscribers']:,} subscribers x {result['papers']:,} papers on {result['database']}, "
+          f"{result['workers']} worker(s) x {per_worker} connections")  # fmt: skip
+    print(f"{'stage':<22}{'seconds':>10}")
+    for stage, seconds in result["stages"].items():
+        print(f"{stage:<22}{seconds:>10.2f}")
+    print(f"{'send (wall)':<22}{result['send_seconds']:>10.2f}")
+    print(f"{'total (ingest+send)':<22}{result['seconds']:>10.2f}")
+    print(f"full path {result['msgs_per_s']} msg/s; bare aiosmtplib floor {result['floor_msgs_per_s']} "
+          f"msg/s; ratio {result['ratio']}")  # fmt: skip
+    print(f"received {result['received']:,} ({result['valid']:,} valid, mean {result['mean_bytes']:,} "
+          f"bytes); ledger {result['counts']}")  # fmt: skip
+    print("peak RSS MB: " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items()))
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, required=True)
+    parser.add_argument("--papers", type=int, default=None)
+    parser.add_argument("--database", default=None, help="a PostgreSQL URL; default: a temporary SQLite file")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=4, help="SMTP connections per worker")
+    parser.add_argument("--batch-size", type=int, default=DeliveryOptions().batch_size)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.workers > 1 and not args.database:
+        parser.error("several workers need PostgreSQL (--database); on SQLite one process sends")
+    result = run(args)
+    problems = check(result)
+    result["ok"] = not problems
+    print(json.dumps(result)) if args.json else show(result)
+    for problem in problems:
+        print(f"CHECK FAILED: {problem}", file=sys.stderr)
+    raise SystemExit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()

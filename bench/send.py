@@ -1,0 +1,53 @@
+"""Messages per second of the full send path against the bare aiosmtplib floor, in one run.
+
+    python bench/send.py --messages 10000 --concurrency 4 [--database URL] [--json]
+
+The sink (bench/sink.py) runs in another process. The floor is a bare aiosmtplib loop sending pre-built
+messages of a real digest's size over the same number of reused connections; the full path is
+`digest.worker.run_worker` (ledger -> claim -> rank -> render -> MIME -> SMTP) for N subscribers due now.
+This is bench/daily_cycle.py with one worker, reporting the send rates; see that file for the details.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from daily_cycle import check, run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, required=True)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--database", default=None, help="a PostgreSQL URL; default: a temporary SQLite file")
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(argparse.Namespace(subscribers=args.messages, papers=None, database=args.database, workers=1,
+                                    concurrency=args.concurrency, batch_size=args.batch_size))  # fmt: skip
+    problems = check(result)
+    keys = ("subscribers", "received", "valid", "mean_bytes", "msgs_per_s", "floor_msgs_per_s", "ratio",
+            "stages", "peak_rss_mb")  # fmt: skip
+    summary = {key: result[key] for key in keys}
+    summary["ok"] = not problems
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"{args.messages:,} messages, {args.concurrency} connections, mean {result['mean_bytes']:,} bytes"
+        )
+        print(f"full path: {result['msgs_per_s']} msg/s (stages, seconds: {result['stages']})")
+        print(f"bare aiosmtplib loop: {result['floor_msgs_per_s']} msg/s")
+        print(f"ratio: {result['ratio']} (target 0.70)")
+    for problem in problems:
+        print(f"CHECK FAILED: {problem}", file=sys.stderr)
+    raise SystemExit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""The same message bytes as `digest.mime.build_message`, built in a fraction of the time.
+
+`build_message` asks `EmailMessage` to parse and fold every header and to walk a part tree on each call
+(~3-5 ms for a digest). Most of that work gives the same answer for every subscriber. A `MessageTemplate`
+does it once per sender: the invariant headers (From, Reply-To, List-Id, List-Unsubscribe-Post,
+MIME-Version, Content-Type) and the part headers are folded once by the standard library's header registry
+and kept as bytes; per message, only Subject, To, Date, Message-ID and List-Unsubscribe are built, still
+through `EmailMessage` and the policy's folder, and the bodies are encoded by the very function
+`EmailMessage.set_content` uses (`email.quoprimime.body_encode`). tests/test_mime_fast.py proves the output
+byte-equal to `build_message` (the random multipart boundary aside).
+
+The boundary is fixed per template: it contains "==", which quoted-printable output can never contain
+(every "=" there starts an escape or a soft line break), so no body can collide with it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+from email import quoprimime
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+from digest.errors import DeliveryError
+from digest.mime import _BODY_POLICY, POLICY, Sender, _list_id, _list_unsubscribe, _refuse_breaks
+from digest.records import RenderedEmail
+
+_NL = b"\r\n"
+_QP_LINE = _BODY_POLICY.max_line_length or 78  # what set_content passes to body_encode
+
+
+class MessageTemplate:
+    """Builds digest messages for one sender; reuse one instance for a whole run."""
+
+    def __init__(self, sender: Sender, boundary: str | None = None) -> None:
+        _refuse_breaks(
+            sender_address=sender.address,
+            sender_name=sender.name,
+            reply_to=sender.reply_to or "",
+            list_id=sender.list_id,
+            unsubscribe_mailto=sender.unsubscribe_mailto or "",
+        )
+        self.sender = sender
+        self.boundary = boundary or "=" * 15 + f"{secrets.randbelow(2**63):019d}" + "=="
+        try:
+            fixed = _folded(_fixed_headers(sender, self.boundary))
+        except (ValueError, IndexError, HeaderParseError) as exc:
+            raise DeliveryError(
+                f"cannot build messages from {sender.address!r}: {exc}", permanent=True
+            ) from exc
+        self._from = fixed["From"]
+        self._reply_to = fixed.get("Reply-To", b"")
+        self._list_id = fixed["List-Id"]
+        self._tail = fixed["List-Unsubscribe-Post"] + fixed["MIME-Version"] + fixed["Content-Type"] + _NL
+        dash = b"--" + self.boundary.encode("ascii")
+        self._open_text = dash + _NL + _part_headers("plain")
+        self._open_html = _NL + dash + _NL + _part_headers("html")
+        self._close = _NL + dash + b"--" + _NL
+        self._dates: dict[datetime, bytes] = {}
+
+    def _date(self, when: datetime) -> bytes:
+        """A run stamps all its messages with one moment: fold its Date header once."""
+        folded = self._dates.get(when)
+        if folded is None:
+            head = EmailMessage(policy=_BODY_POLICY)
+            head["Date"] = when
+            folded = self._dates[when] = _folded(head)["Date"]
+            if len(self._dates) > 64:
+                self._dates.clear()
+        return folded
+
+    def build(
+        self, rendered: RenderedEmail, *, to: str, message_id: str, unsubscribe_url: str, when: datetime
+    ) -> bytes:
+        """Like `build_message` (same checks, same DeliveryError), for this template's sender."""
+        _refuse_breaks(
+            subject=rendered.subject, to=to, message_id=message_id, unsubscribe_url=unsubscribe_url
+        )
+        if when.tzinfo is None:
+            raise DeliveryError("the message date must carry a time zone", permanent=True)
+        unsubscribe = _list_unsubscribe(unsubscribe_url, self.sender.unsubscribe_mailto)
+        try:
+            head = EmailMessage(policy=_BODY_POLICY)
+            head["Subject"] = rendered.subject
+            head["To"] = Address(addr_spec=to)
+            head["Message-ID"] = message_id
+            head["List-Unsubscribe"] = unsubscribe
+            own = _folded(head)
+            own["Date"] = self._date(when)
+        except (ValueError, IndexError, HeaderParseError) as exc:
+            raise DeliveryError(f"cannot build a message to {to!r}: {exc}", permanent=True) from exc
+        return b"".join(
+            (
+                own["Subject"], self._from, own["To"], self._reply_to, own["Date"], own["Message-ID"],
+                self._list_id, own["List-Unsubscribe"], self._tail,
+                self._open_text, _encode(rendered.text), self._open_html, _encode(rendered.html), self._close,
+            )
+        )  # fmt: skip
+
+
+def _fixed_headers(sender: Sender, boundary: str) -> EmailMessage:
+    # The same header objects `build_message` makes (mime._headers), for the headers shared by all.
+    message = EmailMessage(policy=_BODY_POLICY)
+    message["From"] = Address(display_name=sender.name, addr_spec=sender.address)
+    if sender.reply_to:
+        message["Reply-To"] = Address(addr_spec=sender.reply_to)
+    message["List-Id"] = _list_id(sender)
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["MIME-Version"] = "1.0"
+    message["Content-Type"] = "multipart/alternative"
+    message.set_boundary(boundary)
+    return message
+
+
+def _folded(message: EmailMessage) -> dict[str, bytes]:
+    """Each header as BytesGenerator would write it under POLICY."""
+    return {name: POLICY.fold_binary(name, value) for name, value in message.raw_items()}
+
+
+def _part_headers(subtype: str) -> bytes:
+    part = EmailMessage(policy=_BODY_POLICY)
+    part.set_content("", subtype=subtype, charset="utf-8", cte="quoted-printable")
+    del part["MIME-Version"]
+    return b"".join(POLICY.fold_binary(name, value) for name, value in part.raw_items()) + _NL
+
+
+def _encode(text: str) -> bytes:
+    # What contentmanager._encode_text does for cte="quoted-printable", then the generator's CRLF line ends.
+    lines = text.encode("utf-8").splitlines()
+    return _body_encode((b"\n".join(lines) + b"\n").decode("latin-1"), _QP_LINE).encode("ascii")
+
+
+def _body_encode(body: str, maxlinelen: int, eol: str = "\r\n") -> str:
+    """email.quoprimime.body_encode, line for line, but for its first step: the stdlib quotes with
+    str.translate over a 256-entry list (a Python-level lookup per character, ~60% of its time); a regex
+    that visits only the characters needing a quote gives the same string. Equality with the stdlib is
+    tested on real digests and on random bodies built to hit every branch below."""
+    if not body:
+        return body
+    body = _NEEDS_QUOTE.sub(_quote, body)
+    soft_break = "=" + eol
+    maxlinelen1 = maxlinelen - 1
+    encoded: list[str] = []
+    append = encoded.append
+    for line in body.splitlines():
+        start = 0
+        laststart = len(line) - 1 - maxlinelen
+        while start <= laststart:
+            stop = start + maxlinelen1
+            if line[stop - 2] == "=":  # never split an escape sequence
+                append(line[start : stop - 1])
+                start = stop - 2
+            elif line[stop - 1] == "=":
+                append(line[start:stop])
+                start = stop - 1
+            else:
+                append(line[start:stop] + "=")
+                start = stop
+        if line and line[-1] in " \t":  # whitespace at the end of a line must be quoted
+            room = start - laststart
+            if room >= 3:
+                q = quoprimime.quote(line[-1])
+            elif room == 2:
+                q = line[-1] + soft_break
+            else:
+                q = soft_break + quoprimime.quote(line[-1])
+            append(line[start:-1] + q)
+        else:
+            append(line[start:])
+    if body[-1] in "\r\n":
+        append("")
+    return eol.join(encoded)
+
+
+# The characters body_encode leaves as they are: those whose quoted length is 1, and the line breaks.
+_KEPT = "".join(chr(i) for i in range(256) if quoprimime.body_length(bytes([i])) == 1) + "\r\n"
+_NEEDS_QUOTE = re.compile("[^" + re.escape(_KEPT) + "]")
+
+
+def _quote(match: re.Match[str]) -> str:
+    return quoprimime.quote(match.group())

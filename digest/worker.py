@@ -1,0 +1,217 @@
+"""The drain loop: claim a batch of due digests, build them, send them a window at a time, repeat.
+
+Any number of these run against one PostgreSQL (`digest worker`); on SQLite one process sends. The ledger
+is the only shared state: see store_ledger for the claim, lease and window rules, and claims for what each
+SMTP answer leads to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+
+from sqlalchemy.orm import Session
+
+from digest.claims import DeliveryOptions, ErrorBrake, decide
+from digest.context import Context
+from digest.db import transaction
+from digest.deliver import Transport
+from digest.errors import DeliveryError
+from digest.mime_fast import MessageTemplate
+from digest.models import DeliveryStatus, Subscriber
+from digest.outcomes import Outcome, Picks, SendReport
+from digest.prepare import Job, RunCache, build_job, mail_sender, prepare_batch
+from digest.store_ledger import (
+    Claimed,
+    Result,
+    claim_batch,
+    enqueue,
+    expire_leases,
+    record_results,
+    release,
+    renew_lease,
+    skip_inactive,
+    start_sending,
+)
+from digest.store_schedule import due_digests
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def run_worker(
+    ctx: Context,
+    transport: Transport,
+    stop: asyncio.Event,
+    *,
+    worker_id: str,
+    now: Clock = utc_now,
+    digest_date: date | None = None,
+    options: DeliveryOptions | None = None,
+    keep_outcomes: bool = False,
+    enqueue_due: bool = True,
+) -> SendReport:
+    """Write the ledger rows of every digest due at `now()`, then claim and send batches until none is
+    claimable, `stop` is set (the window in flight is finished first) or the error brake trips.
+
+    `now` is the schedule's clock (what is due, the Date header, retry times); leases always use the real
+    clock, since they measure whether a process is alive. `enqueue_due=False` only drains rows already in
+    the ledger (when another process, e.g. the scheduler, writes them).
+    """
+    engine = _Engine(ctx, transport, worker_id, options or DeliveryOptions.from_settings(ctx.settings), now)
+    report = SendReport(keep=keep_outcomes)
+    if enqueue_due:
+        with report.timed("enqueue"), transaction(ctx.sessions) as session:
+            moment = now()
+            pairs = due_digests(session, moment, digest_date)
+            enqueue(session, [(s.id, d) for s, d in pairs], moment)
+    while not stop.is_set() and report.paused is None:
+        with report.timed("ledger"):
+            claimed = engine.claim()
+        if not claimed:
+            break
+        await engine.send_batch(claimed, report, stop)
+    return report
+
+
+class _Engine:
+    def __init__(
+        self, ctx: Context, transport: Transport, worker_id: str, options: DeliveryOptions, now: Clock
+    ) -> None:
+        self.ctx, self.transport, self.options, self.now = ctx, transport, options, now
+        self.worker_id = worker_id
+        self.cache = RunCache(MessageTemplate(mail_sender(ctx)))
+        self.brake = ErrorBrake(options.max_consecutive_errors)
+        self._renewed = time.monotonic()
+
+    def _lease_until(self) -> datetime:
+        return utc_now() + self.options.lease
+
+    def claim(self, only: int | None = None) -> list[Claimed]:
+        clock = utc_now()
+        with transaction(self.ctx.sessions) as session:
+            expire_leases(session, clock, self.options.lease)
+            skip_inactive(session, clock)
+            claimed = claim_batch(
+                session, self.worker_id, self.now(), clock, self._lease_until(), self.options.batch_size, only
+            )
+            # Two dates of one subscriber in a batch would be ranked against the same sent papers and
+            # repeat them: keep the earliest, give the other back for a later batch.
+            first: dict[int, Claimed] = {}
+            for row in sorted(claimed, key=lambda c: c.digest_date):
+                first.setdefault(row.subscriber_id, row)
+            extra = [c.delivery_id for c in claimed if first[c.subscriber_id] is not c]
+            release(session, self.worker_id, extra)
+        self._renewed = time.monotonic()
+        return [c for c in claimed if first[c.subscriber_id] is c]
+
+    async def send_batch(self, claimed: list[Claimed], report: SendReport, stop: asyncio.Event) -> None:
+        with self.ctx.sessions() as session:
+            jobs, pending, emails = prepare_batch(self.ctx, session, claimed, self.now(), self.cache, report)
+        days = {c.delivery_id: c.digest_date for c in claimed}
+        for result in pending:
+            report.add(_outcome(emails.get(result.delivery_id, "?"), days[result.delivery_id], result, None))
+        await self.send_jobs(jobs, pending, report, stop)
+
+    async def send_jobs(
+        self, jobs: Sequence[Job], pending: list[Result], report: SendReport, stop: asyncio.Event
+    ) -> None:
+        """Send a window at a time; each window's ledger transaction also records the previous one."""
+        moment = self.now()
+        size = self.options.window
+        done = 0
+        for start in range(0, len(jobs), size):
+            if stop.is_set() or report.paused:
+                break
+            window = jobs[start : start + size]
+            with report.timed("ledger"), transaction(self.ctx.sessions) as session:
+                record_results(session, pending, moment, self.options.bounce_limit)
+                marks = [(j.delivery_id, j.message_id, [p.paper_id for p in j.picks.ranked]) for j in window]
+                owned = start_sending(session, self.worker_id, marks, moment, self._lease_until())
+                self._maybe_renew(session)
+            with report.timed("smtp"):
+                pending = await self._send_window([j for j in window if j.delivery_id in owned], report)
+            done = start + len(window)
+        with report.timed("ledger"), transaction(self.ctx.sessions) as session:
+            record_results(session, pending, moment, self.options.bounce_limit)
+            release(session, self.worker_id, [j.delivery_id for j in jobs[done:]])
+
+    def _maybe_renew(self, session: Session) -> None:
+        if time.monotonic() - self._renewed > self.options.lease_seconds / 3:
+            renew_lease(session, self.worker_id, self._lease_until())
+            self._renewed = time.monotonic()
+
+    async def _send_window(self, jobs: Sequence[Job], report: SendReport) -> list[Result]:
+        results = await asyncio.gather(*(self._send_one(job) for job in jobs))
+        for job, result in zip(jobs, results, strict=True):
+            self.brake.record(result.status == DeliveryStatus.SENT, result.error or "")
+            report.add(_outcome(job.email, job.digest_date, result, job))
+        reason = self.brake.tripped
+        if reason and not report.paused:
+            log.error("sending %s", reason)
+            report.paused = reason
+        return list(results)
+
+    async def _send_one(self, job: Job) -> Result:
+        paper_ids = tuple(p.paper_id for p in job.picks.ranked)
+        try:
+            await self.transport.send(self.cache.template.sender.address, job.email, job.message)
+        except DeliveryError as exc:
+            decision = decide(exc, job.attempts + 1, self.options, self.now())
+            log.warning("delivery %s to subscriber %s: %s (%s)", job.delivery_id, job.subscriber_id,
+                        decision.status, exc)  # fmt: skip
+            return Result(job.delivery_id, job.subscriber_id, decision.status, str(exc),
+                          decision.next_attempt_at, paper_ids, decision.bounce)  # fmt: skip
+        return Result(job.delivery_id, job.subscriber_id, DeliveryStatus.SENT, paper_ids=paper_ids)
+
+
+def _outcome(email: str, day: date, result: Result, job: Job | None) -> Outcome:
+    papers = job.picks.ranked if job is not None and result.status == DeliveryStatus.SENT else ()
+    return Outcome(email, day, str(result.status), papers, result.error)
+
+
+async def deliver_one(
+    ctx: Context, transport: Transport, subscriber: Subscriber, day: date, picks: Picks, now: datetime,
+    *, dry_run: bool = False,
+) -> Outcome:  # fmt: skip
+    """One subscriber's digest with picks already made, through the same ledger steps as a batch."""
+    if dry_run:
+        return Outcome(subscriber.email, day, "dry-run", picks.ranked)
+    engine = _Engine(
+        ctx, transport, default_worker_id(), DeliveryOptions.from_settings(ctx.settings), lambda: now
+    )
+    with transaction(ctx.sessions) as session:
+        enqueue(session, [(subscriber.id, day)], now)
+    claimed = [c for c in engine.claim(only=subscriber.id) if c.digest_date == day]
+    if not claimed:
+        return Outcome(subscriber.email, day, "done")
+    report = SendReport()
+    if not picks.ranked:
+        result = Result(claimed[0].delivery_id, subscriber.id, DeliveryStatus.SKIPPED, "nothing matched")
+        report.add(_outcome(subscriber.email, day, result, None))
+        await engine.send_jobs([], [result], report, asyncio.Event())
+        return report.outcomes[0]
+    with ctx.sessions() as session:
+        papers = engine.cache.papers_for(session, [r.paper_id for r in picks.ranked])
+    try:
+        job = build_job(ctx, engine.cache.template, papers, subscriber, claimed[0], picks, now)
+    except DeliveryError as exc:
+        result = Result(claimed[0].delivery_id, subscriber.id, DeliveryStatus.FAILED, str(exc))
+        report.add(_outcome(subscriber.email, day, result, None))
+        await engine.send_jobs([], [result], report, asyncio.Event())
+        return report.outcomes[0]
+    await engine.send_jobs([job], [], report, asyncio.Event())
+    return report.outcomes[0]

@@ -1,0 +1,183 @@
+"""The fast message builder writes exactly the bytes of the EmailMessage path (the random boundary aside)."""
+
+from __future__ import annotations
+
+import email
+import random
+from datetime import UTC, date, datetime, timedelta, timezone
+from email import quoprimime
+from typing import Any
+
+import pytest
+from test_render import hf_items, view
+
+from digest.errors import DeliveryError
+from digest.mime import Sender, build_message, message_id
+from digest.mime_fast import MessageTemplate, _body_encode
+from digest.records import RenderedEmail
+from digest.render import Renderer
+
+UNSUBSCRIBE = "https://digest.example.org/unsubscribe/" + "eyJzIjo0Mn0.ZxYw-Q." + "k" * 150
+FULL = Sender(
+    address="digest@example.org",
+    name="Paper Digest — Café ünïcode",
+    reply_to="editor@example.org",
+    list_id="daily.digest.example.org",
+    unsubscribe_mailto="mailto:unsubscribe@example.org?subject=unsubscribe",
+)
+BARE = Sender(address="digest@example.org", name="Paper Digest")
+WHOLE_LIST_ID = Sender(address="d@example.org", name="D", list_id="Daily <daily.example.org>")
+WHEN = datetime(2024, 11, 28, 7, 0, tzinfo=UTC)
+
+
+def both(rendered: RenderedEmail, sender: Sender = FULL, **changes: Any) -> tuple[bytes, bytes]:
+    """(EmailMessage path, fast path) for the same input, the fast one on the other's boundary."""
+    args: dict[str, Any] = {
+        "to": "ada@example.org",
+        "message_id": message_id(42, date(2024, 11, 28), "example.org"),
+        "unsubscribe_url": UNSUBSCRIBE,
+        "when": WHEN,
+    }
+    args.update(changes)
+    slow = build_message(rendered, sender=sender, **args)
+    boundary = email.message_from_bytes(slow).get_boundary()
+    assert boundary
+    return slow, MessageTemplate(sender, boundary=boundary).build(rendered, **args)
+
+
+def _tricky_text(seed: int) -> str:
+    """Lines that exercise every quoted-printable rule: long lines, trailing blanks, '=', dots, 8-bit."""
+    rng = random.Random(seed)
+    pieces = [
+        "word",
+        "=",
+        "==",
+        ".",
+        "From ",
+        " ",
+        "\t",
+        "é",
+        "日本語",
+        "🙂",
+        "x" * 75,
+        "y" * 77,
+        "-",
+        "\u2028",
+    ]
+    lines = []
+    for _ in range(rng.randint(1, 40)):
+        line = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        lines.append(line + rng.choice(["", " ", "\t", "="]))
+    return rng.choice(["\n", "\r\n", "\r"]).join(lines) + rng.choice(["", "\n", "\r\n"])
+
+
+def test_a_real_digest_is_byte_equal_to_the_email_message_path() -> None:
+    rendered = Renderer().digest(view(hf_items(20)))
+    slow, fast = both(rendered)
+    assert fast == slow
+    assert len(fast) > 20_000
+
+
+@pytest.mark.parametrize("sender", [FULL, BARE, WHOLE_LIST_ID], ids=["full", "bare", "whole-list-id"])
+def test_every_sender_configuration_gives_the_same_headers(sender: Sender) -> None:
+    rendered = RenderedEmail("Hello", "text\n", "<p>html</p>\n")
+    slow, fast = both(rendered, sender)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_bodies_with_every_quoted_printable_edge_are_byte_equal(seed: int) -> None:
+    rendered = RenderedEmail(
+        f"Subject {seed} " + "é" * (seed % 7), _tricky_text(seed), _tricky_text(seed + 1000)
+    )
+    slow, fast = both(rendered)
+    assert fast == slow
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"to": "a+tag@sub.example.co.uk"},
+        {"to": '"quoted local"@example.org'},
+        {"when": datetime(2024, 3, 31, 1, 30, tzinfo=timezone(timedelta(hours=-5, minutes=-30)))},
+        {"unsubscribe_url": "https://e.example.org/u/" + "k" * 900},
+        {"message_id": "<digest.20241128.7@EXAMPLE.org>"},
+    ],
+)
+def test_per_message_headers_are_byte_equal(changes: dict[str, Any]) -> None:
+    rendered = RenderedEmail("A long subject " * 12 + "with ünïcode at the end", "t\n", "<p>h</p>\n")
+    slow, fast = both(rendered, **changes)
+    assert fast == slow
+
+
+def test_empty_bodies_and_empty_subject_are_byte_equal() -> None:
+    slow, fast = both(RenderedEmail("", "", ""))
+    assert fast == slow
+
+
+def test_the_unsubscribe_url_is_written_literally_never_folded() -> None:
+    _, fast = both(RenderedEmail("s", "t\n", "<p>h</p>\n"))
+    assert f"List-Unsubscribe: <{UNSUBSCRIBE}>, <mailto:".encode() in fast
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"to": "ada@example.org\r\nBcc: victim@example.org"},
+        {"to": "Ünïcode.Person@example.org"},
+        {"to": "two@example.org, three@example.org"},
+        {"message_id": "<x@example.org>\n"},
+        {"unsubscribe_url": "https://e.example.org/u/x\rBcc: y"},
+        {"unsubscribe_url": "javascript:alert(1)"},
+        {"when": datetime(2024, 11, 28, 7, 0)},
+    ],
+)
+def test_bad_header_input_is_refused_permanently_like_the_email_message_path(changes: dict[str, Any]) -> None:
+    args: dict[str, Any] = {
+        "to": "ada@example.org",
+        "message_id": "<x@example.org>",
+        "unsubscribe_url": UNSUBSCRIBE,
+        "when": WHEN,
+    }
+    args.update(changes)
+    rendered = RenderedEmail("s", "t\n", "<p>h</p>\n")
+    with pytest.raises(DeliveryError) as slow:
+        build_message(rendered, sender=FULL, **args)
+    with pytest.raises(DeliveryError) as fast:
+        MessageTemplate(FULL).build(rendered, **args)
+    assert slow.value.permanent and fast.value.permanent
+
+
+def test_a_subject_with_a_line_break_is_refused() -> None:
+    with pytest.raises(DeliveryError):
+        MessageTemplate(FULL).build(
+            RenderedEmail("a\nBcc: x@example.org", "t", "h"),
+            to="a@example.org",
+            message_id="<x@example.org>",
+            unsubscribe_url=UNSUBSCRIBE,
+            when=WHEN,
+        )
+
+
+def test_a_sender_with_a_line_break_is_refused_when_the_template_is_made() -> None:
+    with pytest.raises(DeliveryError):
+        MessageTemplate(Sender(address="d@example.org", name="Digest\r\nBcc: x@example.org"))
+
+
+def test_the_boundary_differs_between_templates_and_never_occurs_in_quoted_printable() -> None:
+    first, second = MessageTemplate(BARE), MessageTemplate(BARE)
+    assert first.boundary != second.boundary
+    assert "==" in first.boundary
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_quoted_printable_encoder_equals_the_standard_librarys_on_random_text(seed: int) -> None:
+    rng = random.Random(seed)
+    alphabet = "ab =\t.\u00e9\u00ff" + "".join(map(chr, range(32))) + "\x7f\x80\x85"
+    for _ in range(400):
+        width = rng.choice([0, 1, 70, 73, 74, 75, 76, 77, 78, 79, 150, 300])
+        body = "".join(rng.choice(alphabet) for _ in range(width)) + rng.choice(
+            ["", " ", "\t", "=", "\n", "\r\n"]
+        )
+        assert _body_encode(body, 78, "\n") == quoprimime.body_encode(body, 78), repr(body)
+        assert _body_encode(body, 76, "\n") == quoprimime.body_encode(body, 76), repr(body)
