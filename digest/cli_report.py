@@ -16,7 +16,7 @@ from digest.models import Subscriber
 from digest.pipeline import SendReport
 from digest.store import count_papers, last_runs, list_sources
 from digest.store_ledger import status_counts
-from digest.store_schedule import count_due, next_due
+from digest.store_schedule import due_digests, next_due
 from digest.store_subscribers import interests_text
 
 
@@ -93,7 +93,9 @@ def print_source_rows(ctx: Context, *, as_json: bool) -> None:
 
 
 def print_status(ctx: Context, now: datetime, *, as_json: bool) -> None:
-    with transaction(ctx.sessions) as session:
+    # due_digests moves each schedule past dates already done; status only looks, so nothing is committed.
+    with ctx.sessions() as session:
+        due_now = len(due_digests(session, now))
         counts = status_counts(session)
         runs: list[dict[str, Any]] = [
             {
@@ -108,7 +110,8 @@ def print_status(ctx: Context, now: datetime, *, as_json: bool) -> None:
             {"email": n.email, "due_at": n.due_at, "date": n.digest_date.isoformat(), "timezone": n.timezone}
             for n in next_due(session, 5)
         ]
-        document = {"papers": count_papers(session), "due_now": count_due(session, now), "deliveries": counts}
+        document = {"papers": count_papers(session), "due_now": due_now, "deliveries": counts}
+        session.rollback()
     if as_json:
         print_json({**document, "next_due": upcoming, "runs": runs})
         return

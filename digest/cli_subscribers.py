@@ -25,6 +25,7 @@ from digest.store_subscribers import (
     unsubscribe,
 )
 from digest.subscriber_mail import MAIL_COOLDOWN, confirmation_mail, deliver_mail
+from digest.subscriptions import embed_topics
 
 
 @click.command()
@@ -55,6 +56,7 @@ def subscribe(
             session, address, interests, send_hour=hour, timezone=zone, now=now, confirmed=confirmed
         )
         reschedule(subscriber, now)
+        embed_topics(ctx, session, subscriber)
         if not confirmed:
             claim_mail_slot(session, subscriber.id, now, MAIL_COOLDOWN)
             mail = confirmation_mail(ctx, subscriber, now)
@@ -89,6 +91,7 @@ def interests(email: str, query: str | None) -> None:
         if parsed is not None:
             set_interests(subscriber, parsed)
             session.flush()
+            embed_topics(ctx, session, subscriber)
         click.echo(interests_text(subscriber))
 
 

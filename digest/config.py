@@ -133,6 +133,10 @@ class RankingSettings(_Section):
     category_boost: float = Field(default=1.5, ge=1)
     category_score: float = Field(default=0.5, ge=0, le=1)
     feedback_weight: float = Field(default=0.5, ge=0, lt=1)
+    other_topics_weight: float = Field(default=0.3, ge=0, le=1)
+    method: Literal["lexical", "hybrid"] = "lexical"
+    semantic_weight: float = Field(default=0.7, ge=0, lt=1)
+    semantic_floor: float = Field(default=0.2, ge=0, lt=1)
 
 
 class DeliverySettings(_Section):

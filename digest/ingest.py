@@ -23,6 +23,7 @@ from digest.errors import DigestError, SourceError
 from digest.schedule import next_fetch_at
 from digest.sources import arxiv_paging
 from digest.store import arxiv_ids_missing_details, source_row, upsert_papers
+from digest.store_embeddings import embed_if_enabled
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,8 @@ def _store(ctx: Context, name: str, kind: str, parsed: sources.ParseResult, now:
         log.warning("source %s: %s", name, warning)
     with transaction(ctx.sessions) as session:
         counts = upsert_papers(session, parsed.papers, now)
+        # Vectors are computed once, when papers are stored (only with the hybrid ranker on).
+        embed_if_enabled(session, ctx.settings.ranking.method, subscriber_ids=[])
     return SourceReport(
         name,
         kind,

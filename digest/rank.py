@@ -10,6 +10,8 @@ How the pieces combine, and why:
 - Relevance per topic is BM25 over the day's candidates, divided by the best score the topic could reach
   (so 0..1, comparable across topics of different lengths), times the fraction of the topic's words and
   phrases the paper contains (so "speculative decoding" prefers papers with both words).
+- A subscriber's relevance is their best topic's, plus `other_topics_weight` times the sum of the other
+  topics' (a paper that fits two of their interests beats one that fits only one, equally well).
 - Relevance gates. A paper is eligible only if its relevance (after feedback) reaches `min_score`, or an
   `author:` topic pins it. Trending then multiplies by at most `1 + trending_boost`, so popularity reorders
   papers of similar relevance but can never bring in an irrelevant one.
@@ -34,12 +36,14 @@ import numpy as np
 
 from digest.interests import Interests, Topic
 from digest.rank_explain import signals, squash, trending_raw
+from digest.rank_hybrid import Vectors, prepare
 from digest.rank_index import build_index
 from digest.rank_query import TopicKeys, topic_keys
 from digest.rank_score import Context, score_chunk
 from digest.records import Candidate, Ranked
 
-# Dense cells (topic rows x papers) per chunk: bounds memory at a few tens of MB per temporary.
+# Topic rows x papers per chunk. Scoring is sparse (about 5% of cells match), so this bounds memory at a
+# few tens of MB per temporary while keeping per-chunk overhead small.
 CHUNK_CELLS = 8_000_000
 
 
@@ -58,6 +62,10 @@ class RankSettings:
     category_boost: float = 1.5  # cat: combined with words
     category_score: float = 0.5  # relevance of a paper matched by cat: alone
     feedback_weight: float = 0.5  # more/less like this moves relevance by at most this factor
+    other_topics_weight: float = 0.3  # share of the other topics' relevance added to the best topic's
+    method: str = "lexical"  # "hybrid": fuse with embedding similarity when vectors are given
+    semantic_weight: float = 0.7  # hybrid: share of a topic's relevance that comes from meaning
+    semantic_floor: float = 0.2  # hybrid: cosine at or below which two texts are taken as unrelated
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +82,15 @@ def rank(
     settings: RankSettings,
     now: datetime,
     feedback_papers: Mapping[int, Candidate] | None = None,
+    vectors: Vectors | None = None,
 ) -> dict[int, list[Ranked]]:
     """subscriber_id -> that subscriber's papers, best first, at most `settings.max_papers`.
 
     `feedback_papers` holds the papers named in profiles' feedback that are not among `candidates`
-    (earlier days' papers); feedback on a paper found in neither is ignored.
+    (earlier days' papers); feedback on a paper found in neither is ignored. `vectors` (stored embeddings)
+    are used when `settings.method` is "hybrid"; without them ranking is lexical.
     """
-    return dict(rank_iter(candidates, profiles, settings, now, feedback_papers))
+    return dict(rank_iter(candidates, profiles, settings, now, feedback_papers, vectors))
 
 
 def rank_iter(
@@ -89,6 +99,7 @@ def rank_iter(
     settings: RankSettings,
     now: datetime,
     feedback_papers: Mapping[int, Candidate] | None = None,
+    vectors: Vectors | None = None,
 ) -> Iterator[tuple[int, list[Ranked]]]:
     """Like `rank`, yielding chunk by chunk so that memory stays bounded for many subscribers."""
     papers = list({c.paper_id: c for c in reversed(candidates)}.values())[::-1]
@@ -97,7 +108,8 @@ def rank_iter(
     phrases = {phrase for k in cache.values() for phrase in k.phrases}
     index = build_index(papers, phrases, settings.title_weight, settings.keywords_weight)
     raw = trending_raw(papers, _trend_weights(settings), settings.freshness_half_life_days, now)
-    ctx = Context(index, settings, squash(raw), feedback_papers or {})
+    semantic = prepare(papers, vectors) if vectors is not None and settings.method == "hybrid" else None
+    ctx = Context(index, settings, squash(raw), feedback_papers or {}, semantic)
     for chunk in _chunks(profiles, keys, max(1, CHUNK_CELLS // max(1, len(papers)))):
         yield from score_chunk(ctx, [profiles[i] for i in chunk], [keys[i] for i in chunk])
 

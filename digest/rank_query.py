@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import sparse
@@ -45,7 +46,9 @@ def topic_keys(topic: Topic) -> TopicKeys:
     )
 
 
+@lru_cache(maxsize=262_144)
 def _key(text: str) -> str:
+    # Cached: with many subscribers the same words ("learning", "diffusion") recur in thousands of topics.
     stemmed = tuple(stem(tok) for tok in tokens(text))
     if len(stemmed) == 1 and stemmed[0] in STOP_STEMS:
         return ""
@@ -82,21 +85,43 @@ def chunk_queries(index: PaperIndex, per_subscriber: Sequence[Sequence[TopicKeys
         topics,
         starts,
         match,
-        _rows(((vocab.get(key) for key in t.exclude) for t in topics), len(topics), len(vocab)),
-        _rows(((meta.get(key) for _, key in t.categories) for t in topics), len(topics), len(meta)),
-        _rows(((meta.get(key) for _, key in t.authors) for t in topics), len(topics), len(meta)),
+        _few_rows(
+            {r: [vocab.get(key) for key in t.exclude] for r, t in enumerate(topics) if t.exclude}, match
+        ),
+        _few_rows(
+            {r: [meta.get(key) for _, key in t.categories] for r, t in enumerate(topics) if t.categories},
+            match,
+            len(meta),
+        ),
+        _few_rows(
+            {r: [meta.get(key) for _, key in t.authors] for r, t in enumerate(topics) if t.authors},
+            match,
+            len(meta),
+        ),
         np.array([bool(t.match) for t in topics], dtype=bool),
         n_terms,
         np.maximum(ideal, 1e-6).astype(np.float32),
     )
 
 
+def _few_rows(
+    columns: dict[int, list[int | None]], like: sparse.csr_matrix, n_cols: int | None = None
+) -> sparse.csr_matrix:
+    """Like `_rows` for a matrix whose rows are mostly empty (exclusions, categories, authors): only the
+    rows that have terms are visited, which matters with hundreds of thousands of topics."""
+    n_rows = like.shape[0]
+    width = like.shape[1] if n_cols is None else n_cols
+    rows = [r for r, cols in columns.items() for c in set(cols) if c is not None]
+    cols = [c for cols in columns.values() for c in set(cols) if c is not None]
+    data = np.ones(len(rows), dtype=np.float32)
+    return sparse.csr_matrix((data, (rows, cols)), shape=(n_rows, width))
+
+
 def _rows(columns: Iterable[Iterable[int | None]], n_rows: int, n_cols: int) -> sparse.csr_matrix:
     """A 0/1 matrix with a 1 at each known column of each row (unknown terms simply match nothing)."""
-    indptr = [0]
-    indices: list[int] = []
-    for cols in columns:
-        indices.extend(sorted({c for c in cols if c is not None}))
-        indptr.append(len(indices))
+    per_row = [sorted({c for c in cols if c is not None}) for cols in columns]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum([len(cols) for cols in per_row], out=indptr[1:])
+    indices = np.fromiter((c for cols in per_row for c in cols), dtype=np.int32, count=int(indptr[-1]))
     data = np.ones(len(indices), dtype=np.float32)
-    return sparse.csr_matrix((data, np.asarray(indices, dtype=np.int32), indptr), shape=(n_rows, n_cols))
+    return sparse.csr_matrix((data, indices, indptr), shape=(n_rows, n_cols))

