@@ -208,3 +208,41 @@ def test_subscribe_without_confirmed_mails_a_confirmation_and_waits(config: Path
     assert "/confirm/" in body
     listed = json.loads(digest(tmp_path, "subscribers", "--json", config=config).stdout)["subscribers"]
     assert listed[0]["status"] == "pending"
+
+
+# Every recorded response, through the command line: (file, kind, papers, skipped, error fragment).
+EVERY_FIXTURE = [
+    ("arxiv-api_all-transformer-AND-cs.LG_max5_2026-06-14.xml", "arxiv_api", 5, 0, None),
+    ("arxiv-api_cat-cs.LG-OR-cs.AI_max20_2026-04-30.xml", "arxiv_api", 20, 0, None),
+    ("arxiv-api_legacy-2016_search_au-del_maestro.xml", "arxiv_api", 10, 0, None),
+    ("arxiv-api_recorded_id-0000.0000_zero-results.json", "arxiv_api", 0, 0, None),
+    ("arxiv-api_recorded_id-abc_HTTP400-error-entry.json", "arxiv_api", 0, 0, "incorrect id format for abc"),
+    ("arxiv-api_recorded_q-testing_start0_max100_2026-04.json", "arxiv_api", 100, 0, None),
+    ("arxiv-rss_all-archives_2024-11-28.xml", "arxiv_rss", 935, 569, None),
+    ("arxiv-rss_empty-channel_test-archive_2024-11-28.xml", "arxiv_rss", 0, 0, None),
+    ("arxiv-rss_error_bad-archive-astroph_2024-11-28.xml", "arxiv_rss", 0, 0, "Bad archive 'astroph'"),
+    ("hf-daily-papers_2026-06_30papers.json", "hf_daily", 30, 0, None),
+    ("hf-daily-papers_2026-07-31_5papers_pretty.json", "hf_daily", 5, 0, None),
+    ("hf-papers-rss_takara-tldr_2026-04-30.xml", "feed", 50, 0, None),
+    ("medrxiv-api_details_2026-09-15_trimmed.json", "feed", 3, 0, None),
+]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_recorded_response_ingests_through_the_command_line(config: Path, tmp_path: Path) -> None:
+    assert sorted(name for name, *_ in EVERY_FIXTURE) == sorted(
+        p.name for p in FIXTURES.iterdir() if p.suffix in {".xml", ".json"}
+    )
+    for name, kind, new, skipped, error in EVERY_FIXTURE:
+        args = ("ingest", "--file", str(FIXTURES / name), "--kind", kind, "--json")
+        result = digest(tmp_path, *args, config=config, check=False)
+        [report] = json.loads(result.stdout)["sources"]
+        if error:
+            assert result.returncode == 1 and error in report["error"], name
+            continue
+        assert result.returncode == 0, result.stderr
+        # new or updated: a later file may bring papers an earlier one already stored (one row each)
+        assert (report["new"] + report["updated"], report["error"]) == (new, None), name
+        assert report["skipped"] == skipped, name
+        again = json.loads(digest(tmp_path, *args, config=config).stdout)["sources"][0]
+        assert again["new"] == 0, name  # the same response twice: one row per paper
