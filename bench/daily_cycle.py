@@ -50,6 +50,12 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process: unlike wall time, barely moved by other work on a shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 2)
+
+
 def settings_for(url: str, port: int, workdir: Path) -> Settings:
     return Settings.model_validate({
         "database": {"url": url},
@@ -79,7 +85,8 @@ async def _floor(port: int, count: int, size: int, connections: int) -> dict[str
     start = time.perf_counter()
     shares = [count // connections + (1 if i < count % connections else 0) for i in range(connections)]
     await asyncio.gather(*(one(share, i) for i, share in enumerate(shares)))
-    return {"sent": count, "seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
+    return {"sent": count, "seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb(),
+            "cpu_s": cpu_seconds()}  # fmt: skip
 
 
 async def _send(settings: Settings, options: DeliveryOptions, index: int) -> dict[str, Any]:
@@ -97,6 +104,7 @@ async def _send(settings: Settings, options: DeliveryOptions, index: int) -> dic
         "counts": report.counts,
         "stages": report.stages,
         "peak_rss_mb": peak_rss_mb(),
+        "cpu_s": cpu_seconds(),
     }
 
 
@@ -208,6 +216,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "stages": {k: round(v, 2) for k, v in stages.items()},
         "msgs_per_s": round(rate, 1), "floor_msgs_per_s": round(floor_rate, 1),
         "ratio": round(rate / floor_rate, 3) if floor_rate else None,
+        "cpu_ms_per_msg": {"workers": round(1000 * sum(w["cpu_s"] for w in workers) / max(1, sent), 2),
+                           "floor": round(1000 * sum(f["cpu_s"] for f in floors) / max(1, floor_count), 2)},
         "peak_rss_mb": {"parent": peak_rss_mb(), "sink": received["peak_rss_mb"],
                         **{f"worker{i}": w["peak_rss_mb"] for i, w in enumerate(workers)},
                         "floor": max(f["peak_rss_mb"] for f in floors)},
@@ -246,6 +256,9 @@ def show(result: dict[str, Any]) -> None:
           f"msg/s; ratio {result['ratio']}")  # fmt: skip
     print(f"received {result['received']:,} ({result['valid']:,} valid, mean {result['mean_bytes']:,} "
           f"bytes); ledger {result['counts']}")  # fmt: skip
+    cpu = result["cpu_ms_per_msg"]
+    print(f"CPU ms per message (process time, robust to a busy machine): senders {cpu['workers']}, "
+          f"bare loop {cpu['floor']}")  # fmt: skip
     print("peak RSS MB: " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items()))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from urllib.parse import urlencode
 
@@ -20,9 +21,20 @@ class Links:
         self._base = settings.web.base_url.rstrip("/")
         self._tokens = tokens
         self._subscriber = subscriber
+        self._made: dict[Purpose, str] = {}
+
+    def token(self, purpose: Purpose) -> str:
+        """One token per purpose for the whole email: the ten feedback links of a digest differ only in
+        their query, and a timed token signed a few milliseconds later would carry the same claims."""
+        made = self._made.get(purpose)
+        if made is None:
+            made = self._made[purpose] = self._tokens.make(
+                purpose, self._subscriber.id, self._subscriber.token_version
+            )
+        return made
 
     def url(self, purpose: Purpose, **query: str | int) -> str:
-        token = self._tokens.make(purpose, self._subscriber.id, self._subscriber.token_version)
+        token = self.token(purpose)
         suffix = f"?{urlencode(query)}" if query else ""
         return f"{self._base}/{purpose}/{token}{suffix}"
 
@@ -41,11 +53,15 @@ def digest_view(
     *,
     new_count: int,
     trending_only: bool = False,
+    cards: dict[int, DigestItem] | None = None,
 ) -> DigestView:
+    """`cards` (optional, reused across subscribers) keeps each paper's subscriber-independent fields, so
+    shortening authors and cutting summaries happen once per paper per run instead of once per digest."""
+    shown = cards if cards is not None else {}
     return DigestView(
         email=subscriber.email,
         digest_date=digest_date,
-        items=tuple(_item(papers[pick.paper_id], pick, links) for pick in ranked),
+        items=tuple(_item(papers[pick.paper_id], pick, links, shown) for pick in ranked),
         new_count=new_count,
         topics=tuple(interest.query for interest in subscriber.interests),
         manage_url=links.url(Purpose.MANAGE),
@@ -56,7 +72,21 @@ def digest_view(
     )
 
 
-def _item(paper: Paper, pick: Ranked, links: Links) -> DigestItem:
+def _item(paper: Paper, pick: Ranked, links: Links, cards: dict[int, DigestItem]) -> DigestItem:
+    card = cards.get(paper.id)
+    if card is None:
+        card = cards[paper.id] = _card(paper)
+    return replace(
+        card,
+        explanation=pick.explanation,
+        matched=pick.matched,
+        more_url=links.url(Purpose.FEEDBACK, paper=paper.id, vote="more"),
+        less_url=links.url(Purpose.FEEDBACK, paper=paper.id, vote="less"),
+    )
+
+
+def _card(paper: Paper) -> DigestItem:
+    """What every subscriber's digest shows of this paper, without their explanation and links."""
     hf_url = f"https://huggingface.co/papers/{paper.arxiv_id}" if "hf_daily" in paper.seen_in else None
     return DigestItem(
         title=paper.title,
@@ -65,14 +95,12 @@ def _item(paper: Paper, pick: Ranked, links: Links) -> DigestItem:
         published=paper.published.date() if paper.published else None,
         categories=tuple(paper.categories),
         summary=summarise(paper.abstract, paper.ai_summary),
-        explanation=pick.explanation,
-        matched=pick.matched,
+        explanation="",
+        matched=(),
         pdf_url=paper.pdf_url,
         code_url=paper.github_repo,
         hf_url=hf_url,
         upvotes=paper.upvotes,
         comments=paper.comments,
         github_stars=paper.github_stars,
-        more_url=links.url(Purpose.FEEDBACK, paper=paper.id, vote="more"),
-        less_url=links.url(Purpose.FEEDBACK, paper=paper.id, vote="less"),
     )

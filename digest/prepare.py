@@ -23,8 +23,9 @@ from digest.mime_fast import MessageTemplate
 from digest.models import DeliveryStatus, Paper, Subscriber, SubscriberStatus
 from digest.outcomes import Picks, SendReport
 from digest.rank import Profile, rank_iter, trending
-from digest.records import Candidate, RenderedEmail
+from digest.records import Candidate, DigestItem, RenderedEmail
 from digest.store import candidates_by_id, candidates_since, papers_by_id
+from digest.store_embeddings import vectors_for_ranking
 from digest.store_ledger import Claimed, Result, sent_paper_ids
 from digest.store_subscribers import feedback_for, interests_text
 
@@ -53,6 +54,7 @@ class RunCache:
     template: MessageTemplate
     candidates: list[Candidate] | None = None
     papers: dict[int, Paper] = field(default_factory=dict)
+    cards: dict[int, DigestItem] = field(default_factory=dict)  # see compose.digest_view
 
     def candidates_for(self, ctx: Context, session: Session, now: datetime) -> list[Candidate]:
         if self.candidates is None:
@@ -103,7 +105,13 @@ def pick_papers(
         )
     voted = {paper_id for profile in profiles for paper_id in profile.feedback}
     feedback_papers = {c.paper_id: c for c in candidates_by_id(session, voted)}
-    ranked = dict(rank_iter(candidates, profiles, ctx.rank_settings, now, feedback_papers))
+    vectors = vectors_for_ranking(
+        session,
+        ctx.rank_settings.method,
+        [c.paper_id for c in candidates],
+        [p.subscriber_id for p in profiles],
+    )
+    ranked = dict(rank_iter(candidates, profiles, ctx.rank_settings, now, feedback_papers, vectors))
     on_skip = ctx.settings.digest.on_no_match == "skip"
     picks: dict[int, Picks] = {}
     candidate_ids = {c.paper_id for c in candidates}
@@ -125,12 +133,17 @@ def pick_papers(
 
 
 def render_with(
-    ctx: Context, papers: dict[int, Paper], subscriber: Subscriber, day: date, picks: Picks
+    ctx: Context,
+    papers: dict[int, Paper],
+    subscriber: Subscriber,
+    day: date,
+    picks: Picks,
+    cards: dict[int, DigestItem] | None = None,
 ) -> tuple[RenderedEmail, Links]:
     links = Links(ctx.settings, ctx.tokens, subscriber)
     view = digest_view(
         ctx.settings, links, subscriber, day, picks.ranked, papers,
-        new_count=picks.new_count, trending_only=picks.trending_only,
+        new_count=picks.new_count, trending_only=picks.trending_only, cards=cards,
     )  # fmt: skip
     return ctx.renderer.digest(view), links
 
@@ -173,7 +186,9 @@ def prepare_batch(
             results.append(_skip(row, "nothing matched"))
         else:
             try:
-                jobs.append(build_job(ctx, cache.template, papers, subscriber, row, chosen, now, report))
+                jobs.append(
+                    build_job(ctx, cache.template, papers, subscriber, row, chosen, now, report, cache.cards)
+                )
             except DeliveryError as exc:
                 results.append(_fail(row, str(exc)))
     return jobs, results, emails
@@ -188,10 +203,11 @@ def build_job(
     picks: Picks,
     now: datetime,
     report: SendReport | None = None,
+    cards: dict[int, DigestItem] | None = None,
 ) -> Job:
     timing = report or SendReport(keep=False)
     with timing.timed("render"):
-        rendered, links = render_with(ctx, papers, subscriber, row.digest_date, picks)
+        rendered, links = render_with(ctx, papers, subscriber, row.digest_date, picks, cards)
     with timing.timed("mime"):
         msg_id = message_id(subscriber.id, row.digest_date, template.sender.domain)
         message = template.build(

@@ -8,6 +8,7 @@ frequency (BM25F-style): a title occurrence counts `title_weight` times.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -117,9 +118,17 @@ def build_index(
     )
 
 
-def _field_stems(paper: Candidate) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+def _field_stems(
+    paper: Candidate,
+) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], list[tuple[str, ...]]]:
     # Each keyword is its own sequence so that a phrase never spans two keywords.
-    return [stems(paper.title)], [stems(paper.abstract)], [stems(k) for k in paper.keywords]
+    return [_text_stems(paper.title)], [_text_stems(paper.abstract)], [_text_stems(k) for k in paper.keywords]
+
+
+@functools.lru_cache(maxsize=16_384)
+def _text_stems(text: str) -> tuple[str, ...]:
+    # Every batch of a run indexes the same papers; stems do not depend on the batch's phrases.
+    return tuple(stems(text))
 
 
 def _phrases_by_length(phrases: Iterable[tuple[str, ...]]) -> dict[int, frozenset[tuple[str, ...]]]:
@@ -131,7 +140,7 @@ def _phrases_by_length(phrases: Iterable[tuple[str, ...]]) -> dict[int, frozense
 
 
 def _counts(
-    seqs: list[list[str]], by_length: dict[int, frozenset[tuple[str, ...]]]
+    seqs: Sequence[Sequence[str]], by_length: dict[int, frozenset[tuple[str, ...]]]
 ) -> tuple[Counter[str], int]:
     """Term counts of one field (stems and wanted phrases), and the field's length in tokens."""
     counts: Counter[str] = Counter()

@@ -21,8 +21,10 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
+    pass_environment,
     select_autoescape,
 )
+from jinja2.filters import do_wordwrap
 from markupsafe import Markup, escape
 
 from digest.records import DigestItem, DigestView, RenderedEmail
@@ -107,28 +109,63 @@ def _ends_sentence(text: str, stop: int) -> bool:
     return word not in _ABBREVIATIONS and not (len(word) == 1 and word.isalpha())
 
 
-@functools.lru_cache(maxsize=4096)
-def _pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
-    # Compiled once per set of words: a digest run highlights the same topics thousands of times.
-    return re.compile(r"\b(?:" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
-
-
 def highlight(text: str, words: Sequence[str]) -> Markup:
-    """Escape `text` and wrap each occurrence of a matched word (and the rest of its word) in <mark>."""
-    terms = tuple(sorted({w.strip().rstrip("*").strip() for w in words} - {""}, key=len, reverse=True))
+    r"""Escape `text` and wrap each occurrence of a matched word (and the rest of its word) in <mark>.
+
+    What `re.finditer(r"\b(?:t1|t2|...)\w*", text, re.IGNORECASE)` finds, terms longest first, but without
+    compiling that alternation: subscribers' word sets are nearly all different, and compiling one per set
+    cost more than the rest of a render. One lookahead per word (few distinct words) finds where each
+    could start; leftmost wins, then the first term in order, then the rest of the word, as in the regex.
+    """
+    if isinstance(words, tuple):
+        return _highlight_cached(text, words)
+    return _highlight(text, words)
+
+
+@functools.lru_cache(maxsize=32768)
+def _highlight_cached(text: str, words: tuple[str, ...]) -> Markup:
+    # A paper's summary is highlighted with the same words for every subscriber who matched it alike.
+    return _highlight(text, words)
+
+
+def _highlight(text: str, words: Sequence[str]) -> Markup:
+    terms = sorted({w.strip().rstrip("*").strip() for w in words} - {""}, key=len, reverse=True)
     if not terms:
         return escape(text)
-    pattern = _pattern(terms)
     parts: list[Markup] = []
     last = 0
-    for match in pattern.finditer(text):
-        parts.append(escape(text[last : match.start()]))
-        parts.append(Markup("<mark>%s</mark>") % match.group(0))
-        last = match.end()
+    for start, end in _spans(text, terms):
+        parts.append(escape(text[last:start]))
+        parts.append(Markup("<mark>%s</mark>") % text[start:end])
+        last = end
     parts.append(escape(text[last:]))
     return Markup("").join(parts)
 
 
+def _spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
+    first: dict[int, int] = {}  # start -> the earliest term (in alternation order) that matches there
+    for order, term in enumerate(terms):
+        for match in _starts(term).finditer(text):
+            first.setdefault(match.start(), order)
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for start in sorted(first):
+        if start >= cursor:  # finditer resumes after the previous match
+            # IGNORECASE compares one character with one character, so the term's length is the match's.
+            cursor = _WORD_TAIL.match(text, start + len(terms[first[start]])).end()  # type: ignore[union-attr]
+            spans.append((start, cursor))
+    return spans
+
+
+@functools.lru_cache(maxsize=65536)
+def _starts(term: str) -> re.Pattern[str]:
+    return re.compile(r"\b(?=" + re.escape(term) + ")", re.IGNORECASE)
+
+
+_WORD_TAIL = re.compile(r"\w*")
+
+
+@functools.lru_cache(maxsize=8192)
 def safe_url(url: str | None) -> str:
     """The URL if it is http(s) or mailto, else '#': feeds must not smuggle javascript: into a link."""
     if not url:
@@ -142,26 +179,34 @@ def safe_url(url: str | None) -> str:
 
 def signals(item: DigestItem) -> list[str]:
     """Trending signals that are known, e.g. ['212 upvotes', '1,204 GitHub stars']."""
+    return list(_signals(item.upvotes, item.github_stars, item.comments))
+
+
+@functools.lru_cache(maxsize=4096)
+def _signals(upvotes: int | None, stars: int | None, comments: int | None) -> tuple[str, ...]:
     found: list[str] = []
     for count, one, many in (
-        (item.upvotes, "upvote", "upvotes"),
-        (item.github_stars, "GitHub star", "GitHub stars"),
-        (item.comments, "comment", "comments"),
+        (upvotes, "upvote", "upvotes"),
+        (stars, "GitHub star", "GitHub stars"),
+        (comments, "comment", "comments"),
     ):
         if count:
             found.append(f"{count:,} {one if count == 1 else many}")
-    return found
+    return tuple(found)
 
 
 def links(item: DigestItem) -> list[tuple[str, str]]:
     """The paper's links worth showing, (label, url), skipping missing and unsafe ones."""
-    pairs = [
-        ("Abstract", item.url),
-        ("PDF", item.pdf_url),
-        ("Code", item.code_url),
-        ("Hugging Face", item.hf_url),
-    ]
-    return [(label, url) for label, url in pairs if url and safe_url(url) != "#"]
+    return list(_links(item.url, item.pdf_url, item.code_url, item.hf_url))
+
+
+@functools.lru_cache(maxsize=4096)
+def _links(
+    url: str, pdf_url: str | None, code_url: str | None, hf_url: str | None
+) -> tuple[tuple[str, str], ...]:
+    # Per paper, not per subscriber: memoised because every digest that shows the paper asks again.
+    pairs = [("Abstract", url), ("PDF", pdf_url), ("Code", code_url), ("Hugging Face", hf_url)]
+    return tuple((label, link) for label, link in pairs if link and safe_url(link) != "#")
 
 
 def feedback_links(item: DigestItem) -> list[tuple[str, str]]:
@@ -169,12 +214,39 @@ def feedback_links(item: DigestItem) -> list[tuple[str, str]]:
     return [(label, url) for label, url in pairs if url and safe_url(url) != "#"]
 
 
+@functools.lru_cache(maxsize=1024)
 def long_date(day: date) -> str:
     return f"{day:%A} {day.day} {day:%B %Y}"
 
 
 def short_date(day: date) -> str:
     return f"{day:%b} {day.day}"
+
+
+@pass_environment
+def wordwrap(
+    environment: Environment,
+    s: str,
+    width: int = 79,
+    break_long_words: bool = True,
+    wrapstring: str | None = None,
+    break_on_hyphens: bool = True,
+) -> str:
+    """Jinja2's own `wordwrap`, remembered: a paper's summary is wrapped alike in every digest showing it,
+    and textwrap was a third of a warm render."""
+    if type(s) is not str:  # Markup and other str subclasses keep their own type through the original
+        return str(do_wordwrap(environment, s, width, break_long_words, wrapstring, break_on_hyphens))
+    newline = environment.newline_sequence if wrapstring is None else wrapstring
+    return _wrapped(s, width, break_long_words, newline, break_on_hyphens)
+
+
+@functools.lru_cache(maxsize=8192)
+def _wrapped(s: str, width: int, break_long_words: bool, newline: str, break_on_hyphens: bool) -> str:
+    return str(do_wordwrap(_PLAIN_ENV, s, width, break_long_words, newline, break_on_hyphens))
+
+
+# do_wordwrap reads only newline_sequence from it, and only when wrapstring is None (never, from _wrapped).
+_PLAIN_ENV = Environment(autoescape=False)  # noqa: S701 - wraps plain text; nothing here is HTML
 
 
 def _environment(templates: Path) -> Environment:
@@ -195,6 +267,7 @@ def _environment(templates: Path) -> Environment:
         signals=signals,
         links=links,
         feedback_links=feedback_links,
+        wordwrap=wordwrap,
     )
     return env
 

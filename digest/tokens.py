@@ -50,11 +50,17 @@ class TokenClaims:
 class Tokens:
     def __init__(self, secret_key: str) -> None:
         self._secret = secret_key
+        # One serializer per purpose, built once: building one derives its key, and a digest run signs
+        # hundreds of thousands of links. Serializers keep no per-call state, so sharing them is safe.
+        self._serializers: dict[Purpose, URLSafeTimedSerializer] = {}
 
     def _serializer(self, purpose: Purpose) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(
-            self._secret, salt=f"digest.{purpose}", signer_kwargs={"digest_method": hashlib.sha256}
-        )
+        serializer = self._serializers.get(purpose)
+        if serializer is None:
+            serializer = self._serializers[purpose] = URLSafeTimedSerializer(
+                self._secret, salt=f"digest.{purpose}", signer_kwargs={"digest_method": hashlib.sha256}
+            )
+        return serializer
 
     def make(self, purpose: Purpose, subscriber_id: int, version: int) -> str:
         return str(self._serializer(purpose).dumps([subscriber_id, version]))

@@ -76,7 +76,7 @@ async def run_worker(
     if enqueue_due:
         with report.timed("enqueue"), transaction(ctx.sessions) as session:
             moment = now()
-            pairs = due_digests(session, moment, digest_date)
+            pairs = due_digests(session, moment, digest_date, with_interests=False)
             enqueue(session, [(s.id, d) for s, d in pairs], moment)
     while not stop.is_set() and report.paused is None:
         with report.timed("ledger"):

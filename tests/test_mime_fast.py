@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import email
 import random
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from email import quoprimime
+from email.headerregistry import Address
 from typing import Any
 
 import pytest
@@ -13,7 +15,15 @@ from test_render import hf_items, view
 
 from digest.errors import DeliveryError
 from digest.mime import Sender, build_message, message_id
-from digest.mime_fast import MessageTemplate, _body_encode
+from digest.mime_fast import (
+    _ADDR_SPEC,
+    _MSG_ID,
+    _ONE_WORD,
+    MessageTemplate,
+    _body_encode,
+    _fold_slow,
+    _plain,
+)
 from digest.records import RenderedEmail
 from digest.render import Renderer
 
@@ -181,3 +191,57 @@ def test_the_quoted_printable_encoder_equals_the_standard_librarys_on_random_tex
         )
         assert _body_encode(body, 78, "\n") == quoprimime.body_encode(body, 78), repr(body)
         assert _body_encode(body, 76, "\n") == quoprimime.body_encode(body, 76), repr(body)
+
+
+def _generated(rng: random.Random, alphabet: str, low: int, high: int) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(low, high)))
+
+
+def test_headers_written_without_the_registry_equal_the_registrys_folding() -> None:
+    """The shortcut for plain To, Message-ID and List-Unsubscribe values, checked on generated values of
+    every length around the fold limit; values outside its shapes take the registry and must agree too."""
+    rng = random.Random(8)
+    printable = "".join(map(chr, range(0x21, 0x7F)))
+    taken = 0
+    for _ in range(1500):
+        domain = ".".join(_generated(rng, "ab9-", 1, 8) for _ in range(rng.randint(1, 3)))
+        local = _generated(rng, "aZ0!#$%&'*+/=?^_`{|}~-.", 1, rng.choice([10, 60, 900]))
+        word = "<https://e.example.org/u/" + _generated(rng, printable, 1, rng.choice([40, 60, 900])) + ">"
+        msg_id = "<" + _generated(rng, "a9._-", 1, 90) + "@" + domain + ">"
+        for name, value, shape, registry_value in (
+            ("To", f"{local}@{domain}", _ADDR_SPEC, None),
+            ("Message-ID", msg_id, _MSG_ID, msg_id),
+            ("List-Unsubscribe", word, _ONE_WORD, word),
+        ):
+            fast = _plain(name, value, shape)
+            if fast is None:
+                continue
+            taken += 1
+            expected = registry_value if registry_value is not None else Address(addr_spec=value)
+            assert fast == _fold_slow(name, expected), (name, value)
+    assert taken > 3000  # most generated values do take the shortcut
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shape"),
+    [
+        ("To", "has space@example.org", _ADDR_SPEC),
+        ("To", "ünï@example.org", _ADDR_SPEC),
+        ("To", "a..b@example.org", _ADDR_SPEC),
+        ("List-Unsubscribe", "<https://e.example.org/u/=?utf-8?q?x?=>", _ONE_WORD),
+        ("List-Unsubscribe", "<https://e.example.org/u/x>, <mailto:u@example.org>", _ONE_WORD),
+        ("List-Unsubscribe", "<https://e.example.org/u/" + "k" * 990 + ">", _ONE_WORD),
+        ("Message-ID", "<a b@example.org>", _MSG_ID),
+    ],
+)
+def test_values_the_shortcut_cannot_vouch_for_go_to_the_registry(
+    name: str, value: str, shape: re.Pattern[str]
+) -> None:
+    assert _plain(name, value, shape) is None
+
+
+def test_a_repeated_subject_is_folded_once_and_identically() -> None:
+    subject = "Speculative decoding for agents + 9 more papers · Nov 28"
+    for to in ("ada@example.org", "grace@example.org", "ada@example.org"):
+        slow, fast = both(RenderedEmail(subject, "t\n", "<p>h</p>\n"), to=to)
+        assert fast == slow

@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
 from jinja2 import TemplateError
+from markupsafe import Markup
+from markupsafe import escape as escape_text
 
 from digest.records import DigestItem, DigestView
 from digest.render import Renderer, highlight, safe_url, shorten_authors, summarise
@@ -108,6 +111,26 @@ def test_matched_words_are_highlighted_and_everything_else_escaped() -> None:
         "&#34;<mark>speculative decoding</mark>&#34;"
     )
     assert str(highlight("a < b", ())) == "a &lt; b"
+
+
+def test_a_remembered_highlight_is_the_same_markup_as_a_fresh_one() -> None:
+    text = "Agentic agents & <tools>: speculative decoding for agents"
+    words = ("agent", "speculative decoding")
+    first, again = highlight(text, words), highlight(text, words)  # the second is served from the cache
+    assert first == again == highlight(text, list(words))
+    assert isinstance(again, Markup) and "&amp; &lt;tools&gt;" in again and again.count("<mark>") == 4
+    assert highlight(text, ("tools",)) != first  # the words are part of the key
+
+
+def test_remembered_paper_links_and_signals_follow_each_item(renderer: Renderer) -> None:
+    first, second = hf_items(2)
+    for item in (first, second, first):
+        email = renderer.digest(view((item,)))
+        assert f'href="{item.pdf_url}"' in email.html
+        assert f"{item.upvotes:,} upvote" in email.text
+    other = replace(first, pdf_url="javascript:alert(1)", upvotes=1)
+    email = renderer.digest(view((other,)))
+    assert "javascript:" not in email.html and "1 upvote ·" in email.html
 
 
 def test_only_web_and_mail_links_survive() -> None:
@@ -252,3 +275,57 @@ def test_confirmation_mail_carries_the_link_and_escapes_interests(renderer: Rend
     assert "<script" not in email.html
     assert "1 Example St" in email.text
     assert "1 Example St" in email.html
+
+
+@pytest.mark.parametrize("width", [10, 40, 76])
+def test_the_remembered_wordwrap_wraps_exactly_as_jinjas(width: int) -> None:
+    from jinja2 import Environment
+    from jinja2.filters import do_wordwrap
+
+    from digest.render import wordwrap
+
+    env = Environment()
+    texts = [item.summary for item in hf_items(5)] + [
+        "",
+        "one\ntwo  three",
+        "a-very-long-hyphenated-word " * 9,
+    ]
+    for text in texts * 2:  # the second round comes from the cache
+        for flags in ((False, False), (True, True)):
+            expected = do_wordwrap(env, text, width, flags[0], None, flags[1])
+            assert wordwrap(env, text, width, flags[0], None, flags[1]) == expected
+            assert wordwrap(env, text, width, flags[0], "|", flags[1]) == do_wordwrap(
+                env, text, width, flags[0], "|", flags[1]
+            )
+
+
+def _highlight_by_alternation(text: str, words: tuple[str, ...]) -> str:
+    """The regex the highlighter stands for, kept here as the reference it must equal."""
+    import re
+
+    terms = sorted({w.strip().rstrip("*").strip() for w in words} - {""}, key=len, reverse=True)
+    if not terms:
+        return str(escape_text(text))
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
+    out, last = [], 0
+    for match in pattern.finditer(text):
+        out += [str(escape_text(text[last : match.start()])), f"<mark>{escape_text(match.group(0))}</mark>"]
+        last = match.end()
+    return "".join(out) + str(escape_text(text[last:]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_highlighting_equals_the_alternation_regex_on_random_text(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    pieces = ["agent", "Agents", "AGENTIC", "decoding", "spec", "speculative decoding", "x-ray", "C++",
+              "ünïcode", "Straße", "3d", "(llm)", "<b>", "&", " ", " ", "-", ".", "é", "İ", "ǅ",
+              "llm"]  # fmt: skip
+    words = ["agent", "speculative decoding", "decod", "x-ray", "c++", "llm*", "(llm)", "ünï", "straße",
+             "3d", "spec", " ", "İ", "ǆ", "a", "decoding"]  # fmt: skip
+    for _ in range(300):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 25)))
+        chosen = tuple(rng.sample(words, rng.randint(0, 5)))
+        assert str(highlight(text, chosen)) == _highlight_by_alternation(text, chosen), (text, chosen)
+        assert str(highlight(text, list(chosen))) == _highlight_by_alternation(text, chosen)

@@ -6,6 +6,7 @@ extra is installed, and are skipped with a reason otherwise; the lexical fallbac
 
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +149,39 @@ def test_a_category_only_topic_still_matches_under_the_hybrid_ranker() -> None:
     picks = rank(day, [Profile(1, parse_interests("cat:cs.RO"))], HYBRID, WHEN, vectors=vectors)[1]
     assert [p.paper_id for p in picks] == [1]
     assert picks[0].parts["relevance"] == pytest.approx(RankSettings().category_score)
+
+
+@needs_model
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_pipeline_ranks_by_meaning_with_vectors_stored_at_ingest(ctx: Context, tmp_path: Path) -> None:
+    from digest.ingest import ingest_file
+    from digest.pipeline import preview
+
+    ctx.settings = ctx.settings.model_copy(
+        update={"ranking": ctx.settings.ranking.model_copy(update={"method": "hybrid", "min_score": 0.15})}
+    )
+    feed = tmp_path / "day.xml"
+    items = "".join(
+        f"<item><title>{c.title}</title><link>https://example.org/p/{c.paper_id}</link>"
+        f"<description>{c.abstract}</description></item>"
+        for c in DAY
+    )
+    feed.write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    )
+    assert ingest_file(ctx, feed, "feed", NOW).new == len(DAY)
+    with transaction(ctx.sessions) as session:
+        assert all(p.embedding is not None for p in session.query(Paper))  # computed once, at ingest
+        add_subscriber(
+            session,
+            "a@example.org",
+            parse_interests(TOPIC),
+            send_hour=0,
+            timezone="UTC",
+            now=NOW,
+            confirmed=True,
+        )
+    shown = preview(ctx, "a@example.org", NOW)
+    assert not shown.picks.trending_only
+    assert shown.picks.ranked[0].paper_id == 1
+    assert shown.picks.ranked[0].explanation.startswith(f'close in meaning to "{TOPIC}"')
