@@ -7,6 +7,7 @@ digest/snapshot/ (see digest/snapshot/SOURCES.md), so a fresh clone works withou
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -65,10 +66,16 @@ def _live(ctx: Context, now: datetime) -> list[SourceReport]:
         chosen = select_sources(ctx.settings.sources, ())
         return await asyncio.wait_for(ingest_sources(ctx, chosen, now, use_validators=False), LIVE_TIMEOUT)
 
+    # The demo reports unusable sources in its own summary line; the per-source warnings would repeat it.
+    ingest_log = logging.getLogger("digest.ingest")
+    level = ingest_log.level
+    ingest_log.setLevel(logging.ERROR)
     try:
         return asyncio.run(fetch())
     except TimeoutError:
         return []
+    finally:
+        ingest_log.setLevel(level)
 
 
 def _reset_demo_subscribers(ctx: Context, now: datetime) -> list[int]:
