@@ -23,7 +23,7 @@ from digest.mime_fast import MessageTemplate
 from digest.models import DeliveryStatus, Paper, Subscriber, SubscriberStatus
 from digest.outcomes import Picks, SendReport
 from digest.rank import Profile, rank_iter, trending
-from digest.records import Candidate, DigestItem, RenderedEmail
+from digest.records import Candidate, DigestItem, Ranked, RenderedEmail
 from digest.store import candidates_by_id, candidates_since, papers_by_id
 from digest.store_embeddings import vectors_for_ranking
 from digest.store_ledger import Claimed, Result, sent_paper_ids
@@ -112,9 +112,21 @@ def pick_papers(
         [p.subscriber_id for p in profiles],
     )
     ranked = dict(rank_iter(candidates, profiles, ctx.rank_settings, now, feedback_papers, vectors))
+    return _choose(ctx, candidates, profiles, ranked, now)
+
+
+def _choose(
+    ctx: Context,
+    candidates: list[Candidate],
+    profiles: Sequence[Profile],
+    ranked: dict[int, list[Ranked]],
+    now: datetime,
+) -> dict[int, Picks]:
+    """Each subscriber's picks, or what is trending when nothing matched (unless no mail is wanted)."""
     on_skip = ctx.settings.digest.on_no_match == "skip"
     picks: dict[int, Picks] = {}
     candidate_ids = {c.paper_id for c in candidates}
+    by_popularity: list[Ranked] | None = None  # every candidate, most trending first; built once if needed
     for profile in profiles:
         fresh = (
             len(candidate_ids) - len(candidate_ids & profile.exclude)
@@ -125,9 +137,10 @@ def pick_papers(
         if chosen or on_skip:
             picks[profile.subscriber_id] = Picks(tuple(chosen), fresh)
         else:
-            fallback = trending(
-                candidates, ctx.rank_settings, now, TRENDING_FALLBACK, exclude=profile.exclude
-            )
+            if by_popularity is None:
+                by_popularity = trending(candidates, ctx.rank_settings, now, len(candidates))
+            # Trending is per paper, so dropping this subscriber's sent papers keeps the same order.
+            fallback = [r for r in by_popularity if r.paper_id not in profile.exclude][:TRENDING_FALLBACK]
             picks[profile.subscriber_id] = Picks(tuple(fallback), fresh, trending_only=True)
     return picks
 

@@ -244,6 +244,15 @@ def test_trending_orders_by_popularity_and_skips_excluded() -> None:
     assert top[0].explanation == "trending: 212 upvotes, 40 GitHub stars"
 
 
+def test_dropping_excluded_papers_from_the_full_trending_order_equals_trending_without_them() -> None:
+    # The pipeline computes the trending order once and filters it per subscriber: that must be the same.
+    day = hf_candidates()
+    everyone = trending(day, RankSettings(), NOW, limit=len(day))
+    for exclude in (frozenset(), frozenset({1, 2, 3}), frozenset(range(1, 25, 2))):
+        filtered = [r for r in everyone if r.paper_id not in exclude][:5]
+        assert filtered == trending(day, RankSettings(), NOW, limit=5, exclude=exclude)
+
+
 def hf_candidates() -> list[Candidate]:
     with (FIXTURES / "hf-daily-papers_2026-06_30papers.json").open() as f:
         entries = json.load(f)
