@@ -17,13 +17,12 @@ from digest.db import transaction, upgrade
 from digest.deliver import MaildirTransport
 from digest.ingest import SourceReport, ingest_file, ingest_sources, select_sources
 from digest.interests import parse_interests
-from digest.models import Subscriber
 from digest.pipeline import Outcome, deliver_one, pick_papers, render_digest
 from digest.resources import resource_path
 from digest.schedule import local_today
 from digest.store import papers_by_id
 from digest.store_schedule import reschedule
-from digest.store_subscribers import add_subscriber, find_subscriber
+from digest.store_subscribers import add_subscriber, find_subscriber, subscriber_by_id
 
 LIVE_TIMEOUT = 8.0  # seconds: offline, fall back to the snapshot quickly
 DEMO_SUBSCRIBERS = {
@@ -99,9 +98,7 @@ async def _send(ctx: Context, ids: list[int], maildir: Path, now: datetime, echo
     transport = MaildirTransport(maildir)
     outcomes = []
     with transaction(ctx.sessions) as session:
-        subscribers = [session.get_one(Subscriber, i) for i in ids]
-        for subscriber in subscribers:
-            _ = list(subscriber.interests)
+        subscribers = [s for i in ids if (s := subscriber_by_id(session, i)) is not None]
         picks = pick_papers(ctx, session, subscribers, now)
     for subscriber in subscribers:
         day = local_today(now, subscriber.timezone)

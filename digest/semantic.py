@@ -181,12 +181,3 @@ def load() -> Embedder:
 def paper_text(title: str, abstract: str) -> str:
     """What a paper's vector is computed from: title and abstract, as embedding recommenders do."""
     return f"{title}. {abstract}".strip()
-
-
-def similarity_chunks(queries: Floats, papers: Floats, max_cells: int = 8_000_000) -> Floats:
-    """Cosine similarity of unit rows, queries x papers, computed `max_cells` at a time."""
-    out = np.empty((queries.shape[0], papers.shape[0]), dtype=np.float32)
-    step = max(1, max_cells // max(1, papers.shape[0]))
-    for start in range(0, queries.shape[0], step):
-        np.matmul(queries[start : start + step], papers.T, out=out[start : start + step])
-    return out
