@@ -46,13 +46,15 @@ HERE = Path(__file__).resolve().parent
 FLOOR_MESSAGES = 10_000  # the floor is a rate: this many messages measure it well
 
 
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak RSS of this process, or (RUSAGE_CHILDREN) of the largest of its finished children."""
+    return round(resource.getrusage(who).ru_maxrss / 1024, 1)
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process: unlike wall time, barely moved by other work on a shared machine."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    """CPU time of this process (or of its finished children, such as a sender's batch-building helper):
+    unlike wall time, barely moved by other work on a shared machine."""
+    usage = resource.getrusage(who)
     return round(usage.ru_utime + usage.ru_stime, 2)
 
 
@@ -105,6 +107,9 @@ async def _send(settings: Settings, options: DeliveryOptions, index: int) -> dic
         "stages": report.stages,
         "peak_rss_mb": peak_rss_mb(),
         "cpu_s": cpu_seconds(),
+        # the helper that builds batches ahead (digest.prepare_ahead), finished by now
+        "helper_peak_rss_mb": peak_rss_mb(resource.RUSAGE_CHILDREN),
+        "helper_cpu_s": cpu_seconds(resource.RUSAGE_CHILDREN),
     }
 
 
@@ -217,9 +222,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "msgs_per_s": round(rate, 1), "floor_msgs_per_s": round(floor_rate, 1),
         "ratio": round(rate / floor_rate, 3) if floor_rate else None,
         "cpu_ms_per_msg": {"workers": round(1000 * sum(w["cpu_s"] for w in workers) / max(1, sent), 2),
+                           "helpers": round(1000 * sum(w["helper_cpu_s"] for w in workers) / max(1, sent), 2),
                            "floor": round(1000 * sum(f["cpu_s"] for f in floors) / max(1, floor_count), 2)},
         "peak_rss_mb": {"parent": peak_rss_mb(), "sink": received["peak_rss_mb"],
                         **{f"worker{i}": w["peak_rss_mb"] for i, w in enumerate(workers)},
+                        **{f"helper{i}": w["helper_peak_rss_mb"] for i, w in enumerate(workers)},
                         "floor": max(f["peak_rss_mb"] for f in floors)},
     }  # fmt: skip
 
@@ -258,7 +265,7 @@ def show(result: dict[str, Any]) -> None:
           f"bytes); ledger {result['counts']}")  # fmt: skip
     cpu = result["cpu_ms_per_msg"]
     print(f"CPU ms per message (process time, robust to a busy machine): senders {cpu['workers']}, "
-          f"bare loop {cpu['floor']}")  # fmt: skip
+          f"their batch-building helpers {cpu['helpers']}, bare loop {cpu['floor']}")  # fmt: skip
     print("peak RSS MB: " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items()))
 
 

@@ -71,7 +71,10 @@ class SendReport:
         if self.keep:
             self.outcomes.extend(other.outcomes)
         self.paused = self.paused or other.paused
-        for stage, seconds in other.stages.items():
+        self.add_stages(other.stages)
+
+    def add_stages(self, stages: dict[str, float]) -> None:
+        for stage, seconds in stages.items():
             self.stages[stage] = self.stages.get(stage, 0.0) + seconds
 
     @property

@@ -25,7 +25,8 @@ from digest.errors import DeliveryError
 from digest.mime_fast import MessageTemplate
 from digest.models import DeliveryStatus, Subscriber
 from digest.outcomes import Outcome, Picks, SendReport
-from digest.prepare import Job, RunCache, build_job, mail_sender, prepare_batch
+from digest.prepare import Job, RunCache, build_job, mail_sender
+from digest.prepare_ahead import BatchBuilder, Prepared, can_prepare_ahead, prepare_here
 from digest.store_ledger import (
     Claimed,
     Result,
@@ -78,12 +79,7 @@ async def run_worker(
             moment = now()
             pairs = due_digests(session, moment, digest_date, with_interests=False)
             enqueue(session, [(s.id, d) for s, d in pairs], moment)
-    while not stop.is_set() and report.paused is None:
-        with report.timed("ledger"):
-            claimed = engine.claim()
-        if not claimed:
-            break
-        await engine.send_batch(claimed, report, stop)
+    await engine.drain(report, stop)
     return report
 
 
@@ -100,7 +96,57 @@ class _Engine:
     def _lease_until(self) -> datetime:
         return utc_now() + self.options.lease
 
-    def claim(self, only: int | None = None) -> list[Claimed]:
+    async def drain(self, report: SendReport, stop: asyncio.Event) -> None:
+        """Claim and send batches until none is claimable, `stop` is set or the error brake trips."""
+        if stop.is_set():
+            return
+        with report.timed("ledger"):
+            claimed = self.claim()
+        if len(claimed) >= self.options.batch_size and can_prepare_ahead(self.ctx.settings):
+            await self._drain_ahead(claimed, report, stop)
+            return
+        while claimed:
+            await self._send_prepared(
+                claimed, prepare_here(self.ctx, self.cache, claimed, self.now()), report, stop
+            )
+            if stop.is_set() or report.paused is not None:
+                return
+            with report.timed("ledger"):
+                claimed = self.claim()
+
+    async def _drain_ahead(self, claimed: list[Claimed], report: SendReport, stop: asyncio.Event) -> None:
+        """Like `drain`, with batch N+1 prepared by a helper process while batch N is sent.
+
+        Batch N+1 is claimed before batch N is sent, so a subscriber with rows in both (two missed dates)
+        would be ranked against sent papers that do not yet include batch N's: such rows are given back
+        and claimed again once batch N is recorded."""
+        builder = BatchBuilder(self.ctx.settings)
+        try:
+            future = builder.submit(claimed, self.now())
+            while claimed:
+                prepared = await builder.result(future)
+                following: list[Claimed] = []
+                if not stop.is_set() and report.paused is None:
+                    with report.timed("ledger"):
+                        following = self.claim(busy={c.subscriber_id for c in claimed})
+                    if following:
+                        future = builder.submit(following, self.now())
+                await self._send_prepared(claimed, prepared, report, stop)
+                if stop.is_set() or report.paused is not None:
+                    with report.timed("ledger"), transaction(self.ctx.sessions) as session:
+                        release(session, self.worker_id, [c.delivery_id for c in following])
+                    return
+                if not following:
+                    with report.timed("ledger"):
+                        following = self.claim()  # rows held back above, if any
+                    if following:
+                        future = builder.submit(following, self.now())
+                claimed = following
+        finally:
+            builder.close()
+
+    def claim(self, only: int | None = None, busy: frozenset[int] | set[int] = frozenset()) -> list[Claimed]:
+        """Lease a batch; `busy` subscribers (in a batch not yet sent) are given back for a later claim."""
         clock = utc_now()
         with transaction(self.ctx.sessions) as session:
             expire_leases(session, clock, self.options.lease)
@@ -112,19 +158,22 @@ class _Engine:
             # repeat them: keep the earliest, give the other back for a later batch.
             first: dict[int, Claimed] = {}
             for row in sorted(claimed, key=lambda c: c.digest_date):
-                first.setdefault(row.subscriber_id, row)
-            extra = [c.delivery_id for c in claimed if first[c.subscriber_id] is not c]
+                if row.subscriber_id not in busy:
+                    first.setdefault(row.subscriber_id, row)
+            extra = [c.delivery_id for c in claimed if first.get(c.subscriber_id) is not c]
             release(session, self.worker_id, extra)
         self._renewed = time.monotonic()
-        return [c for c in claimed if first[c.subscriber_id] is c]
+        return [c for c in claimed if first.get(c.subscriber_id) is c]
 
-    async def send_batch(self, claimed: list[Claimed], report: SendReport, stop: asyncio.Event) -> None:
-        with self.ctx.sessions() as session:
-            jobs, pending, emails = prepare_batch(self.ctx, session, claimed, self.now(), self.cache, report)
+    async def _send_prepared(
+        self, claimed: list[Claimed], prepared: Prepared, report: SendReport, stop: asyncio.Event
+    ) -> None:
+        report.add_stages(prepared.stages)
         days = {c.delivery_id: c.digest_date for c in claimed}
-        for result in pending:
-            report.add(_outcome(emails.get(result.delivery_id, "?"), days[result.delivery_id], result, None))
-        await self.send_jobs(jobs, pending, report, stop)
+        for result in prepared.results:
+            email = prepared.emails.get(result.delivery_id, "?")
+            report.add(_outcome(email, days[result.delivery_id], result, None))
+        await self.send_jobs(prepared.jobs, prepared.results, report, stop)
 
     async def send_jobs(
         self, jobs: Sequence[Job], pending: list[Result], report: SendReport, stop: asyncio.Event

@@ -1,0 +1,105 @@
+"""Build the next batch in a helper process while this one is being sent.
+
+Sending one batch is mostly waiting for the SMTP server; ranking, rendering and building the next batch's
+messages is all CPU. Done one after the other in one process, the machine's other core sits idle while the
+server answers, and the server waits while the sender renders. A `BatchBuilder` runs `prepare_batch` in
+one helper process (its own database connection and `RunCache`, kept for the whole drain), so the sending
+process only claims, records and talks SMTP. The helper only reads: every ledger write stays in the sender.
+
+A drain of less than one batch never starts the helper (starting a Python process costs about a second), and
+an in-memory SQLite database cannot be shared with another process, so both prepare in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import make_url
+
+from digest.config import Settings
+from digest.context import Context
+from digest.logs import setup_logging
+from digest.mime_fast import MessageTemplate
+from digest.outcomes import SendReport
+from digest.prepare import Job, RunCache, mail_sender, prepare_batch
+from digest.store_ledger import Claimed, Result
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What `prepare_batch` returns, plus the seconds it spent per stage (for the run's report)."""
+
+    jobs: list[Job]
+    results: list[Result]
+    emails: dict[int, str]
+    stages: dict[str, float]
+
+
+def prepare_here(ctx: Context, cache: RunCache, claimed: Sequence[Claimed], now: datetime) -> Prepared:
+    timing = SendReport(keep=False)
+    with ctx.sessions() as session:
+        jobs, results, emails = prepare_batch(ctx, session, claimed, now, cache, timing)
+    return Prepared(jobs, results, emails, timing.stages)
+
+
+def can_prepare_ahead(settings: Settings) -> bool:
+    url = make_url(settings.database.url)
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    return settings.delivery.prepare_ahead and not in_memory
+
+
+class BatchBuilder:
+    """One helper process that prepares batches, one at a time, in the order they are submitted."""
+
+    def __init__(self, settings: Settings) -> None:
+        # spawn, not fork: the sender holds open database connections and a running event loop.
+        self._pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(settings, logging.getLogger().getEffectiveLevel()),
+        )
+
+    def submit(self, claimed: Sequence[Claimed], now: datetime) -> Future[Prepared]:
+        return self._pool.submit(_prepare, list(claimed), now)
+
+    @staticmethod
+    async def result(future: Future[Prepared]) -> Prepared:
+        return await asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+# The helper process's own context and cache, set once by `_start` (a process-wide slot: the pool's
+# initializer can return nothing to the tasks it runs later).
+_HELPER: dict[str, tuple[Context, RunCache]] = {}
+
+
+def _start(settings: Settings, level: int) -> None:
+    # A sender killed with SIGKILL cannot stop its helper, and the helper would wait for work forever
+    # (holding the sender's stdout open, among others): leave when the parent is gone.
+    threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
+    setup_logging(level)
+    ctx = Context.open(settings)
+    _HELPER["state"] = (ctx, RunCache(MessageTemplate(mail_sender(ctx))))
+
+
+def _exit_with_parent() -> None:
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()
+        os._exit(1)
+
+
+def _prepare(claimed: list[Claimed], now: datetime) -> Prepared:
+    ctx, cache = _HELPER["state"]
+    return prepare_here(ctx, cache, claimed, now)

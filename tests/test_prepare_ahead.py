@@ -1,0 +1,162 @@
+"""Batches built ahead by a helper process (digest.prepare_ahead): the same digests, each sent once, no paper
+repeated to a subscriber whose two dates fall in consecutive batches, and no helper left behind.
+
+Everything here is real: the helper is a spawned process with its own database connection (SQLite file or
+PostgreSQL), and the messages go to an aiosmtpd sink on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import re
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import Future
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from conftest import NOW, make_settings
+from smtp_sink import SmtpSink
+from test_pipeline import TODAY, _ledger, _load_papers, _subscribe
+
+from digest import worker
+from digest.claims import DeliveryOptions
+from digest.context import Context
+from digest.db import transaction
+from digest.deliver import SmtpTransport
+from digest.models import DeliveryStatus
+from digest.outcomes import SendReport
+from digest.prepare_ahead import BatchBuilder, Prepared, can_prepare_ahead
+from digest.store_ledger import Claimed, enqueue
+
+
+class CountingBuilder(BatchBuilder):
+    """The real helper process; counts what was submitted to it, to show the path was taken."""
+
+    submitted: ClassVar[list[int]] = []
+
+    def submit(self, claimed: Sequence[Claimed], now: datetime) -> Future[Prepared]:
+        CountingBuilder.submitted.append(len(claimed))
+        return super().submit(claimed, now)
+
+
+@pytest.fixture
+def counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    CountingBuilder.submitted = []
+    monkeypatch.setattr(worker, "BatchBuilder", CountingBuilder)
+    return CountingBuilder.submitted
+
+
+def _drain(ctx: Context, sink: SmtpSink, options: DeliveryOptions, *, enqueue_due: bool = True) -> SendReport:
+    async def go() -> SendReport:
+        transport = SmtpTransport(sink.host, sink.port, security="plain")
+        try:
+            return await worker.run_worker(
+                ctx, transport, asyncio.Event(), worker_id="w", now=lambda: NOW, options=options,
+                digest_date=TODAY, keep_outcomes=True, enqueue_due=enqueue_due,
+            )  # fmt: skip
+        finally:
+            await transport.close()
+
+    return asyncio.run(go())
+
+
+def _papers_in(message: bytes) -> set[str]:
+    parsed = email.message_from_bytes(message, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    text = parsed.get_body(("plain",))
+    assert text is not None
+    return set(re.findall(r"^Abstract: (\S+)", text.get_content(), re.MULTILINE))
+
+
+def test_a_run_of_several_batches_is_built_by_the_helper_and_sends_each_digest_once(
+    ctx: Context, counting: list[int]
+) -> None:
+    _load_papers(ctx)
+    for i in range(23):
+        _subscribe(ctx, f"s{i}@example.org", "language models; agents")
+    with SmtpSink() as sink:
+        report = _drain(ctx, sink, DeliveryOptions(concurrency=2, batch_size=5))
+    assert counting == [5, 5, 5, 5, 3]  # every batch went through the helper process
+    assert report.counts == {"sent": 23}
+    assert {"rank", "render", "mime"} <= report.stages.keys()  # the helper's timings reach the report
+    copies = Counter(r.recipients[0] for r in sink.received)
+    assert copies == Counter({f"s{i}@example.org": 1 for i in range(23)})
+    assert all(_papers_in(r.data) for r in sink.received)  # real digests, with papers
+    assert set(_ledger(ctx).values()) == {DeliveryStatus.SENT}
+
+
+def test_a_subscriber_due_twice_in_consecutive_batches_is_never_sent_a_paper_twice(
+    ctx: Context, counting: list[int]
+) -> None:
+    _load_papers(ctx)
+    ids = [_subscribe(ctx, f"s{i}@example.org", "language models; agents; reasoning") for i in range(9)]
+    yesterday = TODAY - timedelta(days=1)
+    # Batch 1 holds s0's missed date; batch 2, claimed while batch 1 is sent, would hold s0's date today.
+    rows: list[tuple[int, date]] = [(i, yesterday) for i in ids[:5]] + [(ids[0], TODAY)]
+    rows += [(i, yesterday) for i in ids[5:]]
+    with transaction(ctx.sessions) as session:
+        enqueue(session, rows, NOW)
+    with SmtpSink() as sink:
+        report = _drain(ctx, sink, DeliveryOptions(concurrency=2, batch_size=5), enqueue_due=False)
+    assert counting[:2] == [5, 4]  # s0's second row was given back, then claimed once batch 1 was recorded
+    first, second = (_papers_in(r.data) for r in sink.received if r.recipients[0] == "s0@example.org")
+    assert first and second and not first & second
+    assert report.counts == {"sent": 10}
+
+
+def test_an_in_memory_database_or_the_setting_keeps_preparation_in_process(tmp_path: Path) -> None:
+    assert can_prepare_ahead(make_settings(f"sqlite:///{tmp_path}/d.db", tmp_path))
+    assert can_prepare_ahead(make_settings("postgresql+psycopg://postgres@127.0.0.1/test", tmp_path))
+    assert not can_prepare_ahead(make_settings("sqlite://", tmp_path))
+    assert not can_prepare_ahead(make_settings("sqlite:///:memory:", tmp_path))
+    off = make_settings(f"sqlite:///{tmp_path}/d.db", tmp_path, delivery={"prepare_ahead": False})
+    assert not can_prepare_ahead(off)
+
+
+def test_a_single_batch_never_starts_the_helper(ctx: Context, counting: list[int]) -> None:
+    _load_papers(ctx)
+    for i in range(3):
+        _subscribe(ctx, f"s{i}@example.org", "language models")
+    with SmtpSink() as sink:
+        report = _drain(ctx, sink, DeliveryOptions(concurrency=2, batch_size=5))
+    assert counting == [] and report.counts == {"sent": 3}
+
+
+HOLDER = """
+import sys, time
+from digest.config import Settings
+from digest.prepare_ahead import BatchBuilder
+builder = BatchBuilder(Settings.model_validate({"database": {"url": sys.argv[1]}}))
+assert builder._pool.submit(int, "7").result() == 7  # the helper is up
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_the_helper_leaves_when_its_sender_is_killed(tmp_path: Path) -> None:
+    sender = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, f"sqlite:///{tmp_path}/h.db"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert sender.stdout is not None
+    assert sender.stdout.readline().strip() == "ready"
+    sender.send_signal(signal.SIGKILL)
+    # The helper inherited the sender's stdout: end of file means it is gone too (else TimeoutExpired).
+    out, _ = sender.communicate(timeout=30)
+    assert out == "" and sender.returncode == -signal.SIGKILL
+
+
+def test_prepared_batches_pickle_as_they_cross_processes() -> None:
+    import pickle
+
+    prepared = Prepared([], [], {1: "a@example.org"}, {"rank": 0.5})
+    assert pickle.loads(pickle.dumps(prepared)) == prepared
