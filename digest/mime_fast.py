@@ -124,7 +124,7 @@ def _fold_slow(name: str, value: object) -> bytes:
     return _folded(head)[name]
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=32768)
 def _fold_subject(subject: str) -> bytes:
     # Subjects repeat across subscribers (first paper, count, date) and usually hold a non-ASCII "·",
     # which only the registry folds right: fold each distinct one once.
@@ -164,50 +164,76 @@ def _encode(text: str) -> bytes:
 
 
 def _body_encode(body: str, maxlinelen: int, eol: str = "\r\n") -> str:
-    """email.quoprimime.body_encode, line for line, but for its first step: the stdlib quotes with
-    str.translate over a 256-entry list (a Python-level lookup per character, ~60% of its time); a regex
-    that visits only the characters needing a quote gives the same string. Equality with the stdlib is
-    tested on real digests and on random bodies built to hit every branch below."""
+    """email.quoprimime.body_encode, with the same output, in a fraction of its time: characters are quoted
+    by C string operations (`_quote_all`) instead of a Python-level lookup per character, and only the lines
+    that need it (longer than the limit, or ending in a blank) go through the line-splitting loop. Equality
+    with the stdlib is tested on real digests and on random bodies built to hit every branch."""
     if not body:
         return body
-    body = _NEEDS_QUOTE.sub(_quote, body)
+    body = _quote_all(body)
+    lines = body.splitlines()
+    ends_blank = not _BLANKS.isdisjoint({line[-1:] for line in lines})
+    encoded = [
+        _encode_line(line, maxlinelen, eol) if ends_blank or len(line) > maxlinelen else line
+        for line in lines
+    ]
+    if body[-1] in "\r\n":
+        encoded.append("")
+    return eol.join(encoded)
+
+
+def _encode_line(line: str, maxlinelen: int, eol: str) -> str:
+    """One quoted line, with soft line breaks where it is too long: body_encode's loop, line for line."""
     soft_break = "=" + eol
     maxlinelen1 = maxlinelen - 1
-    encoded: list[str] = []
-    append = encoded.append
-    for line in body.splitlines():
-        start = 0
-        laststart = len(line) - 1 - maxlinelen
-        while start <= laststart:
-            stop = start + maxlinelen1
-            if line[stop - 2] == "=":  # never split an escape sequence
-                append(line[start : stop - 1])
-                start = stop - 2
-            elif line[stop - 1] == "=":
-                append(line[start:stop])
-                start = stop - 1
-            else:
-                append(line[start:stop] + "=")
-                start = stop
-        if line and line[-1] in " \t":  # whitespace at the end of a line must be quoted
-            room = start - laststart
-            if room >= 3:
-                q = quoprimime.quote(line[-1])
-            elif room == 2:
-                q = line[-1] + soft_break
-            else:
-                q = soft_break + quoprimime.quote(line[-1])
-            append(line[start:-1] + q)
+    parts: list[str] = []
+    append = parts.append
+    start = 0
+    laststart = len(line) - 1 - maxlinelen
+    while start <= laststart:
+        stop = start + maxlinelen1
+        if line[stop - 2] == "=":  # never split an escape sequence
+            append(line[start : stop - 1])
+            start = stop - 2
+        elif line[stop - 1] == "=":
+            append(line[start:stop])
+            start = stop - 1
         else:
-            append(line[start:])
-    if body[-1] in "\r\n":
-        append("")
-    return eol.join(encoded)
+            append(line[start:stop] + "=")
+            start = stop
+    if line and line[-1] in " \t":  # whitespace at the end of a line must be quoted
+        room = start - laststart
+        if room >= 3:
+            q = quoprimime.quote(line[-1])
+        elif room == 2:
+            q = line[-1] + soft_break
+        else:
+            q = soft_break + quoprimime.quote(line[-1])
+        append(line[start:-1] + q)
+    else:
+        append(line[start:])
+    return eol.join(parts)
 
 
 # The characters body_encode leaves as they are: those whose quoted length is 1, and the line breaks.
 _KEPT = "".join(chr(i) for i in range(256) if quoprimime.body_length(bytes([i])) == 1) + "\r\n"
-_NEEDS_QUOTE = re.compile("[^" + re.escape(_KEPT) + "]")
+_KEPT_OR_EQUALS = (_KEPT + "=").encode("latin-1")
+_BLANKS = frozenset((" ", "\t"))
+_NEEDS_QUOTE = re.compile("[^" + re.escape(_KEPT + "=") + "]")
+
+
+def _quote_all(body: str) -> str:
+    """Every character body_encode quotes, quoted. "=" first (every quote adds one); then each other byte
+    value present, found by deleting the kept ones in C: a digest holds a handful of distinct ones ("·",
+    accented names), so a few str.replace calls do what a regex visiting every character did 10x slower."""
+    body = body.replace("=", "=3D")
+    try:
+        rest = body.encode("latin-1").translate(None, _KEPT_OR_EQUALS)
+    except UnicodeEncodeError:  # not a decoded byte string (callers pass bytes decoded as latin-1)
+        return _NEEDS_QUOTE.sub(_quote, body)
+    for byte in set(rest):
+        body = body.replace(chr(byte), f"={byte:02X}")
+    return body
 
 
 def _quote(match: re.Match[str]) -> str:

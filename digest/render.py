@@ -132,21 +132,23 @@ def _highlight(text: str, words: Sequence[str]) -> Markup:
     terms = sorted({w.strip().rstrip("*").strip() for w in words} - {""}, key=len, reverse=True)
     if not terms:
         return escape(text)
-    parts: list[Markup] = []
+    # str.join of escaped pieces and literal tags: Markup's own operators would re-check every piece.
+    parts: list[str] = []
     last = 0
     for start, end in _spans(text, terms):
-        parts.append(escape(text[last:start]))
-        parts.append(Markup("<mark>%s</mark>") % text[start:end])
+        parts += (escape(text[last:start]), "<mark>", escape(text[start:end]), "</mark>")
         last = end
     parts.append(escape(text[last:]))
-    return Markup("").join(parts)
+    return Markup("".join(parts))  # noqa: S704 - every piece above is escaped or a literal <mark> tag
 
 
 def _spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
-    first: dict[int, int] = {}  # start -> the earliest term (in alternation order) that matches there
-    for order, term in enumerate(terms):
-        for match in _starts(term).finditer(text):
-            first.setdefault(match.start(), order)
+    first = _ascii_starts(text, terms) if text.isascii() else None
+    if first is None:
+        first = {}  # start -> the earliest term (in alternation order) that matches there
+        for order, term in enumerate(terms):
+            for match in _starts(term).finditer(text):
+                first.setdefault(match.start(), order)
     spans: list[tuple[int, int]] = []
     cursor = 0
     for start in sorted(first):
@@ -155,6 +157,28 @@ def _spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
             cursor = _WORD_TAIL.match(text, start + len(terms[first[start]])).end()  # type: ignore[union-attr]
             spans.append((start, cursor))
     return spans
+
+
+def _ascii_starts(text: str, terms: Sequence[str]) -> dict[int, int] | None:
+    """What the lookaheads of `_starts` find, by str.find on lower-cased ASCII (where IGNORECASE is exactly
+    lower-casing, and lower-casing keeps every index); None when a term is not ASCII."""
+    if not all(term.isascii() for term in terms):
+        return None
+    low = text.lower()
+    first: dict[int, int] = {}
+    for order, term in enumerate(terms):
+        needle = term.lower()
+        at = low.find(needle)
+        while at >= 0:
+            # \b before the term: a word character on exactly one side of `at`.
+            if (at > 0 and _is_word(text[at - 1])) != _is_word(text[at]):
+                first.setdefault(at, order)
+            at = low.find(needle, at + 1)
+    return first
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 @functools.lru_cache(maxsize=65536)

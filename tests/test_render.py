@@ -329,3 +329,19 @@ def test_highlighting_equals_the_alternation_regex_on_random_text(seed: int) -> 
         chosen = tuple(rng.sample(words, rng.randint(0, 5)))
         assert str(highlight(text, chosen)) == _highlight_by_alternation(text, chosen), (text, chosen)
         assert str(highlight(text, list(chosen))) == _highlight_by_alternation(text, chosen)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_highlighting_ascii_text_by_find_equals_the_alternation_regex(seed: int) -> None:
+    # ASCII text takes a str.find path instead of the lookaheads: the same reference must hold.
+    import random
+
+    rng = random.Random(seed)
+    pieces = ["agent", "Agents", "AGENTIC", "decoding", "spec", "speculative decoding", "x-ray", "C++",
+              "3d", "(llm)", "<b>", "&", " ", " ", "-", ".", "_", "llm", "a", "aa", "9"]  # fmt: skip
+    words = ["agent", "speculative decoding", "decod", "x-ray", "c++", "llm*", "(llm)", "3d", "spec",
+             "a", "aa", "decoding", "_llm", "-", "9"]  # fmt: skip
+    for _ in range(500):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 25)))
+        chosen = tuple(rng.sample(words, rng.randint(0, 5)))
+        assert str(highlight(text, list(chosen))) == _highlight_by_alternation(text, chosen), (text, chosen)
