@@ -9,11 +9,19 @@ key means the second occurrence finds it done. A date that does not exist in a z
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 MINUTES_A_DAY = 24 * 60
+
+
+@functools.cache
+def zone(name: str) -> ZoneInfo:
+    """ZoneInfo keeps only 8 zones strongly; a run over subscribers in more zones read the tz file again
+    for nearly every one of them. Zone names are a bounded set, so keep them all."""
+    return ZoneInfo(name)
 
 
 def local_digest_date(now: datetime, timezone: str, send_hour: int) -> date | None:
@@ -26,7 +34,7 @@ def local_digest_date(now: datetime, timezone: str, send_hour: int) -> date | No
 
 
 def local_today(now: datetime, timezone: str) -> date:
-    return now.astimezone(ZoneInfo(timezone)).date()
+    return now.astimezone(zone(timezone)).date()
 
 
 def send_time(day: date, timezone: str, send_hour: int) -> datetime:
@@ -36,7 +44,7 @@ def send_time(day: date, timezone: str, send_hour: int) -> datetime:
     from before the jump, which lands on the moment the clocks jump to (02:00 skipped -> 03:00 new time);
     in a repeated hour it picks the first occurrence.
     """
-    local = datetime.combine(day, time(send_hour), tzinfo=ZoneInfo(timezone))
+    local = datetime.combine(day, time(send_hour), tzinfo=zone(timezone))
     return local.astimezone(UTC)
 
 
