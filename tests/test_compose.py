@@ -126,3 +126,10 @@ def test_tokens_are_those_itsdangerous_makes_and_reads() -> None:
             assert made.split(".")[0] == library.dumps([subscriber_id, 7]).split(".")[0]
             assert library.loads(made) == [subscriber_id, 7]
             assert tokens.read(purpose, library.dumps([subscriber_id, 7])).subscriber_id == subscriber_id
+
+
+def test_feedback_links_equal_the_general_url_builder(tmp_path: Path) -> None:
+    links = Links(make_settings("sqlite://", tmp_path), Tokens("k"), Subscriber(id=5, token_version=1))
+    for paper_id in (1, 42, 10**9):
+        for vote in ("more", "less"):
+            assert links.feedback(paper_id, vote) == links.url(Purpose.FEEDBACK, paper=paper_id, vote=vote)
