@@ -13,6 +13,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -61,7 +62,7 @@ class PaperIndex:
 
     def vector(self, paper: Candidate) -> dict[int, float]:
         """A paper's unit-length BM25 vector over this index's columns (for papers outside the day's set)."""
-        counts, length = _weighted_counts(paper, {}, self.title_weight, self.keywords_weight)
+        counts, length = _weighted_counts(paper, _NO_PHRASES, self.title_weight, self.keywords_weight)
         norm = 1 - _B + _B * length / self.avgdl
         vec = {}
         for key, tf in counts.items():
@@ -79,7 +80,7 @@ def build_index(
     keywords_weight: float,
 ) -> PaperIndex:
     """Index `papers` for ranking; `phrases` are the stemmed phrases any subscriber asked for."""
-    by_length = _phrases_by_length(phrases)
+    wanted = _phrases_by_length(phrases)
     vocab: dict[str, int] = {}
     rows: list[int] = []
     cols: list[int] = []
@@ -87,7 +88,7 @@ def build_index(
     lengths = np.zeros(len(papers), dtype=np.float32)
     fields: list[Fields] = []
     for row, paper in enumerate(papers):
-        per_field = [_counts(seqs, by_length) for seqs in _field_stems(paper)]
+        per_field = [_counts(seqs, wanted) for seqs in _field_stems(paper)]
         lengths[row] = title_weight * per_field[0][1] + per_field[1][1] + keywords_weight * per_field[2][1]
         combined = _combine(per_field, title_weight, keywords_weight)
         for key, tf in combined.items():
@@ -131,27 +132,38 @@ def _text_stems(text: str) -> tuple[str, ...]:
     return tuple(stems(text))
 
 
-def _phrases_by_length(phrases: Iterable[tuple[str, ...]]) -> dict[int, frozenset[tuple[str, ...]]]:
+class _Phrases(NamedTuple):
+    by_length: dict[int, frozenset[tuple[str, ...]]]
+    firsts: frozenset[str]  # the stems a wanted phrase starts with
+
+
+_NO_PHRASES = _Phrases({}, frozenset())
+
+
+def _phrases_by_length(phrases: Iterable[tuple[str, ...]]) -> _Phrases:
     grouped: dict[int, set[tuple[str, ...]]] = {}
     for phrase in phrases:
         if len(phrase) > 1:
             grouped.setdefault(len(phrase), set()).add(phrase)
-    return {size: frozenset(group) for size, group in grouped.items()}
+    by_length = {size: frozenset(group) for size, group in grouped.items()}
+    return _Phrases(by_length, frozenset(p[0] for group in by_length.values() for p in group))
 
 
-def _counts(
-    seqs: Sequence[Sequence[str]], by_length: dict[int, frozenset[tuple[str, ...]]]
-) -> tuple[Counter[str], int]:
+def _counts(seqs: Sequence[tuple[str, ...]], phrases: _Phrases) -> tuple[Counter[str], int]:
     """Term counts of one field (stems and wanted phrases), and the field's length in tokens."""
     counts: Counter[str] = Counter()
     length = 0
+    by_length, firsts = phrases
+    # A phrase can only start where one of the wanted phrases' first stems is: look only there (a batch's
+    # index is built for every paper, and slicing every n-gram of every abstract was most of its cost).
     for seq in seqs:
         length += len(seq)
         counts.update(s for s in seq if s not in STOP_STEMS)
+        starts = [i for i, stem in enumerate(seq) if stem in firsts] if firsts else ()
         for size, wanted in by_length.items():
-            for start in range(len(seq) - size + 1):
-                gram = tuple(seq[start : start + size])
-                if gram in wanted:
+            for start in starts:
+                gram = seq[start : start + size]
+                if gram in wanted:  # a slice cut short by the end is shorter than any phrase of `size`
                     counts[phrase_key(gram)] += 1
     return counts, length
 
@@ -167,9 +179,9 @@ def _combine(
 
 
 def _weighted_counts(
-    paper: Candidate, by_length: dict[int, frozenset[tuple[str, ...]]], title_weight: float, kw_weight: float
+    paper: Candidate, phrases: _Phrases, title_weight: float, kw_weight: float
 ) -> tuple[dict[str, float], float]:
-    per_field = [_counts(seqs, by_length) for seqs in _field_stems(paper)]
+    per_field = [_counts(seqs, phrases) for seqs in _field_stems(paper)]
     length = title_weight * per_field[0][1] + per_field[1][1] + kw_weight * per_field[2][1]
     return _combine(per_field, title_weight, kw_weight), length
 
