@@ -34,7 +34,7 @@ from population import add_subscribers, load_papers
 from sqlalchemy import create_engine, text
 
 from digest.claims import DeliveryOptions
-from digest.config import Settings
+from digest.config import DeliverySettings, Settings
 from digest.context import Context
 from digest.db import upgrade
 from digest.deliver import PooledTransport, SmtpTransport
@@ -58,9 +58,10 @@ def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
     return round(usage.ru_utime + usage.ru_stime, 2)
 
 
-def settings_for(url: str, port: int, workdir: Path) -> Settings:
+def settings_for(url: str, port: int, workdir: Path, helpers: int) -> Settings:
     return Settings.model_validate({
         "database": {"url": url},
+        "delivery": {"prepare_processes": helpers},
         "mail": {"transport": "smtp", "from_address": "digest@bench.example.org",
                  "maildir": str(workdir / "out")},
         "smtp": {"host": "127.0.0.1", "port": port, "security": "plain", "timeout": 60},
@@ -175,7 +176,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     assert sink.stdout is not None
     port = int(sink.stdout.readline())
     url, cleanup = fresh_database(args.database, workdir)
-    settings = settings_for(url, port, workdir)
+    settings = settings_for(url, port, workdir, args.helpers)
     ctx = Context.open(settings)
     now = datetime.now(UTC)
     stages: dict[str, float] = {}
@@ -280,6 +281,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=4, help="SMTP connections per worker")
     parser.add_argument("--batch-size", type=int, default=DeliveryOptions().batch_size)
+    parser.add_argument(
+        "--helpers",
+        type=int,
+        default=DeliverySettings().prepare_processes,
+        help="batch-building helper processes per worker (delivery.prepare_processes)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.workers > 1 and not args.database:

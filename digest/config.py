@@ -148,8 +148,9 @@ class DeliverySettings(_Section):
     max_consecutive_errors: int = Field(default=50, ge=0)  # 0 = never pause
     lease_seconds: float = Field(default=300.0, ge=5)  # keep above window/concurrency x smtp.timeout
     batch_size: int = Field(default=1000, ge=1, le=100_000)
-    # Build the next batch in a helper process while this one is sent (runs of more than one batch).
-    prepare_ahead: bool = True
+    # Helper processes that build the next batches while one is sent (runs of more than one batch);
+    # 0 builds them in the sending process, between batches.
+    prepare_processes: int = Field(default=1, ge=0, le=16)
 
 
 class SchedulerSettings(_Section):

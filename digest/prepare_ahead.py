@@ -53,16 +53,16 @@ def prepare_here(ctx: Context, cache: RunCache, claimed: Sequence[Claimed], now:
 def can_prepare_ahead(settings: Settings) -> bool:
     url = make_url(settings.database.url)
     in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-    return settings.delivery.prepare_ahead and not in_memory
+    return settings.delivery.prepare_processes > 0 and not in_memory
 
 
 class BatchBuilder:
-    """One helper process that prepares batches, one at a time, in the order they are submitted."""
+    """Helper processes that prepare batches, each batch in one of them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, processes: int = 1) -> None:
         # spawn, not fork: the sender holds open database connections and a running event loop.
         self._pool = ProcessPoolExecutor(
-            max_workers=1,
+            max_workers=processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start,
             initargs=(settings, logging.getLogger().getEffectiveLevel()),

@@ -12,7 +12,9 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session
@@ -115,35 +117,49 @@ class _Engine:
                 claimed = self.claim()
 
     async def _drain_ahead(self, claimed: list[Claimed], report: SendReport, stop: asyncio.Event) -> None:
-        """Like `drain`, with batch N+1 prepared by a helper process while batch N is sent.
+        """Like `drain`, with the next batches prepared by helper processes while one is sent.
 
-        Batch N+1 is claimed before batch N is sent, so a subscriber with rows in both (two missed dates)
-        would be ranked against sent papers that do not yet include batch N's: such rows are given back
-        and claimed again once batch N is recorded."""
-        builder = BatchBuilder(self.ctx.settings)
+        Batches are claimed before the ones ahead of them are sent, so a subscriber with rows in two (two
+        missed dates) would be ranked against sent papers that lack the earlier batch's: such rows are
+        given back and claimed again once no unsent batch holds that subscriber."""
+        depth = self.ctx.settings.delivery.prepare_processes
+        builder = BatchBuilder(self.ctx.settings, depth)
+        ahead: deque[tuple[list[Claimed], Future[Prepared]]] = deque()
+        ahead.append((claimed, builder.submit(claimed, self.now())))
         try:
-            future = builder.submit(claimed, self.now())
-            while claimed:
-                prepared = await builder.result(future)
-                following: list[Claimed] = []
-                if not stop.is_set() and report.paused is None:
-                    with report.timed("ledger"):
-                        following = self.claim(busy={c.subscriber_id for c in claimed})
-                    if following:
-                        future = builder.submit(following, self.now())
+            while ahead:
+                claimed, future = ahead.popleft()
+                with report.timed("wait for helper"):
+                    prepared = await builder.result(future)
+                self._claim_ahead(builder, ahead, claimed, depth, report, stop)
                 await self._send_prepared(claimed, prepared, report, stop)
                 if stop.is_set() or report.paused is not None:
                     with report.timed("ledger"), transaction(self.ctx.sessions) as session:
-                        release(session, self.worker_id, [c.delivery_id for c in following])
+                        release(session, self.worker_id, [c.delivery_id for batch, _ in ahead for c in batch])
                     return
-                if not following:
-                    with report.timed("ledger"):
-                        following = self.claim()  # rows held back above, if any
-                    if following:
-                        future = builder.submit(following, self.now())
-                claimed = following
+                if not ahead:  # rows held back because their subscriber was in the batch just sent
+                    self._claim_ahead(builder, ahead, [], depth, report, stop)
         finally:
             builder.close()
+
+    def _claim_ahead(
+        self,
+        builder: BatchBuilder,
+        ahead: deque[tuple[list[Claimed], Future[Prepared]]],
+        sending: list[Claimed],
+        depth: int,
+        report: SendReport,
+        stop: asyncio.Event,
+    ) -> None:
+        """Claim batches and hand them to the helpers until `depth` are being prepared."""
+        while len(ahead) < depth and not stop.is_set() and report.paused is None:
+            busy = {c.subscriber_id for c in sending}
+            busy.update(c.subscriber_id for batch, _ in ahead for c in batch)
+            with report.timed("ledger"):
+                batch = self.claim(busy=busy)
+            if not batch:
+                return
+            ahead.append((batch, builder.submit(batch, self.now())))
 
     def claim(self, only: int | None = None, busy: frozenset[int] | set[int] = frozenset()) -> list[Claimed]:
         """Lease a batch; `busy` subscribers (in a batch not yet sent) are given back for a later claim."""

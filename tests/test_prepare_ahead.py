@@ -118,7 +118,7 @@ def test_an_in_memory_database_or_the_setting_keeps_preparation_in_process(tmp_p
     assert can_prepare_ahead(make_settings("postgresql+psycopg://postgres@127.0.0.1/test", tmp_path))
     assert not can_prepare_ahead(make_settings("sqlite://", tmp_path))
     assert not can_prepare_ahead(make_settings("sqlite:///:memory:", tmp_path))
-    off = make_settings(f"sqlite:///{tmp_path}/d.db", tmp_path, delivery={"prepare_ahead": False})
+    off = make_settings(f"sqlite:///{tmp_path}/d.db", tmp_path, delivery={"prepare_processes": 0})
     assert not can_prepare_ahead(off)
 
 
