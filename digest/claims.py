@@ -39,8 +39,13 @@ class DeliveryOptions:
 
     @property
     def window(self) -> int:
-        """Messages marked `sending` per ledger transaction: the most a crash can leave `unknown`."""
+        """Messages marked `sending` per ledger transaction. Two windows overlap (worker.send_jobs), so a
+        crash can leave at most `in_flight` rows `unknown`."""
         return max(8, 4 * self.concurrency)
+
+    @property
+    def in_flight(self) -> int:
+        return 2 * self.window
 
     @property
     def lease(self) -> timedelta:

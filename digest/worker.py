@@ -194,25 +194,44 @@ class _Engine:
     async def send_jobs(
         self, jobs: Sequence[Job], pending: list[Result], report: SendReport, stop: asyncio.Event
     ) -> None:
-        """Send a window at a time; each window's ledger transaction also records the previous one."""
+        """Send a window at a time, each window starting while the one before is finishing, so that the
+        connections never sit idle waiting for a window's slowest message. Each window's ledger transaction
+        records the outcomes known so far; at most two windows are `sending` at once (what a crash can
+        leave `unknown`)."""
         moment = self.now()
         size = self.options.window
         done = 0
+        ahead: asyncio.Task[list[Result]] | None = None
         for start in range(0, len(jobs), size):
             if stop.is_set() or report.paused:
                 break
             window = jobs[start : start + size]
-            with report.timed("ledger"), transaction(self.ctx.sessions) as session:
-                record_results(session, pending, moment, self.options.bounce_limit)
-                marks = [(j.delivery_id, j.message_id, [p.paper_id for p in j.picks.ranked]) for j in window]
-                owned = start_sending(session, self.worker_id, marks, moment, self._lease_until())
-                self._maybe_renew(session)
+            with report.timed("ledger"):
+                # In a thread: the window ahead keeps its connections busy while this one is written.
+                owned = await asyncio.to_thread(self._mark_sending, pending, window, moment)
+            sending = asyncio.create_task(
+                self._send_window([j for j in window if j.delivery_id in owned], report)
+            )
+            pending = []
+            if ahead is not None:
+                with report.timed("smtp"):
+                    pending = await ahead
+            ahead, done = sending, start + len(window)
+        if ahead is not None:
             with report.timed("smtp"):
-                pending = await self._send_window([j for j in window if j.delivery_id in owned], report)
-            done = start + len(window)
+                pending += await ahead
         with report.timed("ledger"), transaction(self.ctx.sessions) as session:
             record_results(session, pending, moment, self.options.bounce_limit)
             release(session, self.worker_id, [j.delivery_id for j in jobs[done:]])
+
+    def _mark_sending(self, results: list[Result], window: Sequence[Job], moment: datetime) -> set[int]:
+        """Record `results` and mark `window` as sending, in one transaction; the ids still ours to send."""
+        with transaction(self.ctx.sessions) as session:
+            record_results(session, results, moment, self.options.bounce_limit)
+            marks = [(j.delivery_id, j.message_id, [p.paper_id for p in j.picks.ranked]) for j in window]
+            owned = start_sending(session, self.worker_id, marks, moment, self._lease_until())
+            self._maybe_renew(session)
+        return owned
 
     def _maybe_renew(self, session: Session) -> None:
         if time.monotonic() - self._renewed > self.options.lease_seconds / 3:

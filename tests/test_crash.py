@@ -1,5 +1,5 @@
 """Crash safety: a real sender process killed with SIGKILL at random points, restarted, loses nothing and
-sends nothing twice except rows it recorded `unknown` (at most one window of messages in flight per kill).
+sends nothing twice except rows it recorded `unknown` (at most two windows in flight per kill).
 
 The sender is a real subprocess running the production path (run_worker: ledger claims, ranking, rendering,
 MIME, a pool of two SMTP connections) against a real SQLite file and a real aiosmtpd sink in this process.
@@ -156,7 +156,7 @@ def test_a_sender_killed_at_random_points_and_restarted_delivers_each_digest_onc
         _, err = final.communicate(timeout=120)
         assert final.returncode == 0, err
     assert killed >= 3  # the kills really happened mid-run
-    assert_exactly_once_except_unknown(ctx, sink, count, max_unknown=killed * OPTIONS.window)
+    assert_exactly_once_except_unknown(ctx, sink, count, max_unknown=killed * OPTIONS.in_flight)
     print(f"kills: {killed}, ledger: {dict(Counter(ledger(ctx).values()))}, received: {len(sink.received)}")
     assert any(state == DeliveryStatus.SENT for state in ledger(ctx).values())
     ctx.close()

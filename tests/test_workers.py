@@ -69,5 +69,5 @@ def test_a_worker_killed_halfway_loses_its_batch_to_the_others_and_nothing_is_lo
         workers[0].send_signal(signal.SIGKILL)
         sent = _finish(workers)
     assert len(sent) == 3  # the three survivors finished the day, the victim's leased rows included
-    assert_exactly_once_except_unknown(ctx, sink, COUNT, max_unknown=OPTIONS.window)
+    assert_exactly_once_except_unknown(ctx, sink, COUNT, max_unknown=OPTIONS.in_flight)
     ctx.close()
