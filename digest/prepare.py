@@ -23,6 +23,7 @@ from digest.mime_fast import MessageTemplate
 from digest.models import DeliveryStatus, Paper, Subscriber, SubscriberStatus
 from digest.outcomes import Picks, SendReport
 from digest.rank import Profile, rank_iter, trending
+from digest.rank_index import StemCache
 from digest.records import Candidate, DigestItem, Ranked, RenderedEmail
 from digest.store import candidates_by_id, candidates_since, papers_by_id
 from digest.store_embeddings import vectors_for_ranking
@@ -53,6 +54,7 @@ class RunCache:
 
     template: MessageTemplate
     candidates: list[Candidate] | None = None
+    stems: StemCache = field(default_factory=StemCache)  # the index's stem columns, for every batch
     papers: dict[int, Paper] = field(default_factory=dict)
     cards: dict[int, DigestItem] = field(default_factory=dict)  # see compose.digest_view
 
@@ -87,6 +89,7 @@ def pick_papers(
     subscribers: Sequence[Subscriber],
     now: datetime,
     candidates: list[Candidate] | None = None,
+    stems: StemCache | None = None,
 ) -> dict[int, Picks]:
     """Rank the papers new in the catch-up window for every subscriber at once."""
     if candidates is None:
@@ -111,7 +114,7 @@ def pick_papers(
         [c.paper_id for c in candidates],
         [p.subscriber_id for p in profiles],
     )
-    ranked = dict(rank_iter(candidates, profiles, ctx.rank_settings, now, feedback_papers, vectors))
+    ranked = dict(rank_iter(candidates, profiles, ctx.rank_settings, now, feedback_papers, vectors, stems))
     return _choose(ctx, candidates, profiles, ranked, now)
 
 
@@ -181,7 +184,7 @@ def prepare_batch(
     with report.timed("rank"):
         subscribers = load_subscribers(session, [c.subscriber_id for c in claimed])
         active = [s for s in subscribers.values() if s.status == SubscriberStatus.ACTIVE]
-        picks = pick_papers(ctx, session, active, now, cache.candidates_for(ctx, session, now))
+        picks = pick_papers(ctx, session, active, now, cache.candidates_for(ctx, session, now), cache.stems)
         papers = cache.papers_for(session, {r.paper_id for p in picks.values() for r in p.ranked})
     jobs: list[Job] = []
     results: list[Result] = []

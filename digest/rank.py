@@ -37,8 +37,8 @@ import numpy as np
 from digest.interests import Interests, Topic
 from digest.rank_explain import signals, squash, trending_raw
 from digest.rank_hybrid import Vectors, prepare
-from digest.rank_index import build_index
-from digest.rank_query import TopicKeys, topic_keys
+from digest.rank_index import StemCache, build_index
+from digest.rank_query import TopicKeys, topic_keys, topic_table
 from digest.rank_score import Context, score_chunk
 from digest.records import Candidate, Ranked
 
@@ -100,18 +100,30 @@ def rank_iter(
     now: datetime,
     feedback_papers: Mapping[int, Candidate] | None = None,
     vectors: Vectors | None = None,
+    stem_cache: StemCache | None = None,
 ) -> Iterator[tuple[int, list[Ranked]]]:
-    """Like `rank`, yielding chunk by chunk so that memory stays bounded for many subscribers."""
+    """Like `rank`, yielding chunk by chunk so that memory stays bounded for many subscribers.
+
+    `stem_cache` keeps the phrase-independent part of the index for the next call over the same papers."""
     papers = list({c.paper_id: c for c in reversed(candidates)}.values())[::-1]
-    cache: dict[Topic, TopicKeys] = {}
-    keys = [[_cached_keys(t, cache) for t in p.interests.topics] for p in profiles]
-    phrases = {phrase for k in cache.values() for phrase in k.phrases}
-    index = build_index(papers, phrases, settings.title_weight, settings.keywords_weight)
+    ids: dict[Topic, int] = {}
+    keys: list[TopicKeys] = []
+    # Every profile's topics as TopicTable rows, flat (profile i's are topics[offsets[i]:offsets[i + 1]]):
+    # one array rather than a list per profile, which with 100,000 profiles is that many more objects for
+    # the garbage collector to walk again and again.
+    topics = np.array([_topic_id(t, ids, keys) for p in profiles for t in p.interests.topics], dtype=np.int64)
+    counts = np.array([len(p.interests.topics) for p in profiles], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).tolist()
+    phrases = {phrase for k in keys for phrase in k.phrases}
+    weights = settings.title_weight, settings.keywords_weight
+    stems = stem_cache.get(papers, *weights) if stem_cache is not None else None
+    index = build_index(papers, phrases, *weights, stems)
     raw = trending_raw(papers, _trend_weights(settings), settings.freshness_half_life_days, now)
     semantic = prepare(papers, vectors) if vectors is not None and settings.method == "hybrid" else None
-    ctx = Context(index, settings, squash(raw), feedback_papers or {}, semantic)
-    for chunk in _chunks(profiles, keys, max(1, CHUNK_CELLS // max(1, len(papers)))):
-        yield from score_chunk(ctx, [profiles[i] for i in chunk], [keys[i] for i in chunk])
+    ctx = Context(index, topic_table(index, keys), settings, squash(raw), feedback_papers or {}, semantic)
+    for start, end in _chunks(counts.tolist(), max(1, CHUNK_CELLS // max(1, len(papers)))):
+        rows = topics[offsets[start] : offsets[end]]
+        yield from score_chunk(ctx, profiles[start:end], rows, counts[start:end])
 
 
 def trending(
@@ -148,22 +160,22 @@ def _trend_weights(settings: RankSettings) -> tuple[float, float, float, float]:
     )
 
 
-def _cached_keys(topic: Topic, cache: dict[Topic, TopicKeys]) -> TopicKeys:
-    found = cache.get(topic)
+def _topic_id(topic: Topic, ids: dict[Topic, int], keys: list[TopicKeys]) -> int:
+    """The topic's row in the run's TopicTable: subscribers who wrote the same topic share one."""
+    found = ids.get(topic)
     if found is None:
-        found = cache[topic] = topic_keys(topic)
+        found = ids[topic] = len(keys)
+        keys.append(topic_keys(topic))
     return found
 
 
-def _chunks(profiles: Sequence[Profile], keys: list[list[TopicKeys]], max_rows: int) -> Iterator[list[int]]:
-    """Profile positions grouped so that each group has at most `max_rows` topics (one profile at least)."""
-    chunk: list[int] = []
-    rows = 0
-    for i in range(len(profiles)):
-        if chunk and rows + len(keys[i]) > max_rows:
-            yield chunk
-            chunk, rows = [], 0
-        chunk.append(i)
-        rows += len(keys[i])
-    if chunk:
-        yield chunk
+def _chunks(counts: list[int], max_rows: int) -> Iterator[tuple[int, int]]:
+    """Ranges of profiles, each with at most `max_rows` topics in all (one profile at least)."""
+    start = rows = 0
+    for i, count in enumerate(counts):
+        if i > start and rows + count > max_rows:
+            yield start, i
+            start, rows = i, 0
+        rows += count
+    if start < len(counts):
+        yield start, len(counts)

@@ -70,8 +70,9 @@ def fuse(
     semantic = ctx.semantic
     assert isinstance(semantic, Semantic)
     settings = ctx.settings
-    queries = np.zeros((len(q.topics), semantic.dim), dtype=np.float32)
-    for row, keys in enumerate(q.topics):
+    queries = np.zeros((len(q.ids), semantic.dim), dtype=np.float32)
+    for row, topic in enumerate(q.ids.tolist()):
+        keys = ctx.table.keys[topic]
         vec = semantic.topics.get(keys.topic.text)
         if vec is not None and keys.match:  # cat:/author:-only topics have no meaning to compare
             queries[row] = vec

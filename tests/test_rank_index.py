@@ -1,0 +1,81 @@
+"""The index's stem part is built once per send run and shared by its batches: sharing it changes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from digest.interests import parse_interests
+from digest.rank import Profile, RankSettings, rank_iter
+from digest.rank_index import PaperIndex, StemCache, build_index, stem_index
+from digest.records import Candidate
+from digest.terms import stems
+
+WHEN = datetime(2026, 11, 28, tzinfo=UTC)
+PAPERS = [
+    Candidate(1, "Speculative decoding for large language models", "We speed up decoding of language "
+              "models with a draft model. Speculative decoding keeps the output distribution.", ("A. B",),
+              ("cs.CL",), ("speculative decoding", "LLM"), WHEN),
+    Candidate(2, "Robot learning from demonstrations", "Imitation learning lets robots learn manipulation "
+              "from a few demonstrations of large language models.", ("C. D",), ("cs.RO",), (), WHEN),
+    Candidate(3, "Graph neural networks at scale", "Message passing on large graphs.", (), ("cs.LG",),
+              ("graph neural networks",), WHEN),
+]  # fmt: skip
+PHRASES = [
+    tuple(stems("speculative decoding")),
+    tuple(stems("language models")),
+    tuple(stems("graph neural")),
+]
+
+
+def _same(a: PaperIndex, b: PaperIndex) -> None:
+    assert a.vocab == b.vocab
+    for left, right in ((a.weights, b.weights), (a.present, b.present), (a.unit, b.unit), (a.meta, b.meta)):
+        assert (left != right).nnz == 0
+    assert a.fields == b.fields and a.meta_vocab == b.meta_vocab and a.avgdl == b.avgdl
+    assert np.array_equal(a.idf, b.idf)
+
+
+def test_an_index_built_on_a_shared_stem_part_equals_one_built_from_scratch() -> None:
+    shared = stem_index(PAPERS, 2.0, 1.0)
+    for phrases in (PHRASES, PHRASES[:1], []):
+        _same(build_index(PAPERS, phrases, 2.0, 1.0, shared), build_index(PAPERS, phrases, 2.0, 1.0))
+
+
+def test_a_stem_part_of_other_papers_or_weights_is_not_used() -> None:
+    other = stem_index(PAPERS[:2], 2.0, 1.0)
+    _same(build_index(PAPERS, PHRASES, 2.0, 1.0, other), build_index(PAPERS, PHRASES, 2.0, 1.0))
+    heavier = stem_index(PAPERS, 3.0, 1.0)
+    _same(build_index(PAPERS, PHRASES, 2.0, 1.0, heavier), build_index(PAPERS, PHRASES, 2.0, 1.0))
+
+
+def test_phrase_columns_say_where_the_phrase_occurs() -> None:
+    index = build_index(PAPERS, PHRASES, 2.0, 1.0, stem_index(PAPERS, 2.0, 1.0))
+    speculative = index.vocab[next(k for k in index.vocab if "specul" in k and " " in k)]
+    models = index.vocab[next(k for k in index.vocab if k.startswith("languag") and " " in k)]
+    assert index.fields[0].where(speculative) == "title"
+    assert index.fields[1].where(models) == "abstract"  # only in paper 2's abstract
+    assert index.present[2, speculative] == 0
+
+
+def test_the_stem_cache_is_reused_for_the_same_papers_and_rebuilt_for_others() -> None:
+    cache = StemCache()
+    first = cache.get(PAPERS, 2.0, 1.0)
+    assert cache.get(list(PAPERS), 2.0, 1.0) is first
+    assert cache.get(PAPERS[:2], 2.0, 1.0) is not first
+    assert cache.get(PAPERS[:2], 2.0, 1.0).paper_ids == (1, 2)
+
+
+def test_ranking_batches_through_a_stem_cache_gives_what_ranking_each_alone_gives() -> None:
+    profiles = [
+        Profile(i, parse_interests(text), frozenset(), {})
+        for i, text in enumerate(
+            ["speculative decoding", '"language models"; graphs', "robot demonstrations"]
+        )
+    ]
+    cache = StemCache()
+    for batch in ([profiles[0]], profiles[1:], profiles):
+        shared = dict(rank_iter(PAPERS, batch, RankSettings(min_score=0.0), WHEN, stem_cache=cache))
+        alone = dict(rank_iter(PAPERS, batch, RankSettings(min_score=0.0), WHEN))
+        assert shared == alone and any(shared.values())
