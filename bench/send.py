@@ -19,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from daily_cycle import check, run
 
+from digest.config import DeliverySettings
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -26,10 +28,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--database", default=None, help="a PostgreSQL URL; default: a temporary SQLite file")
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--helpers", type=int, default=DeliverySettings().prepare_processes,
+                        help="batch-building helper processes (delivery.prepare_processes)")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(argparse.Namespace(subscribers=args.messages, papers=None, database=args.database, workers=1,
-                                    concurrency=args.concurrency, batch_size=args.batch_size))  # fmt: skip
+                                    concurrency=args.concurrency, batch_size=args.batch_size,
+                                    helpers=args.helpers))  # fmt: skip
     problems = check(result)
     keys = ("subscribers", "received", "valid", "mean_bytes", "msgs_per_s", "floor_msgs_per_s", "ratio",
             "stages", "peak_rss_mb")  # fmt: skip
