@@ -131,21 +131,8 @@ def build_index(
     built for these papers and weights, saves counting their words again."""
     if stems is None or not stems.fits(papers, title_weight, keywords_weight):
         stems = stem_index(papers, title_weight, keywords_weight)
-    wanted = _phrases_by_length(phrases)
-    vocab = dict(stems.vocab)
-    triplets = _Triplets()
-    fields = list(stems.fields)
-    if wanted.firsts:  # phrase columns follow the stem columns
-        for row, paper in enumerate(papers):
-            per_field = [(_phrase_counts(seqs, wanted), 0) for seqs in _field_stems(paper)]
-            if any(counts for counts, _ in per_field):
-                triplets.add(row, _combine(per_field, title_weight, keywords_weight), vocab)
-                fields[row] = tuple(
-                    old | {vocab[key] for key in counts}
-                    for old, (counts, _) in zip(fields[row], per_field, strict=True)
-                )
-    tf = sparse.hstack([stems.tf, triplets.matrix((len(papers), len(vocab)), offset=len(stems.vocab))])
-    tf = tf.tocsr()
+    vocab, phrase_tf, fields = _phrase_columns(papers, _phrases_by_length(phrases), stems)
+    tf = sparse.hstack([stems.tf, phrase_tf]).tocsr()
     lengths = stems.lengths
     avgdl = float(lengths.mean()) if len(papers) and lengths.mean() > 0 else 1.0
     weights, idf = _bm25(tf, lengths, avgdl)
@@ -166,6 +153,25 @@ def build_index(
         title_weight,
         keywords_weight,
     )
+
+
+def _phrase_columns(
+    papers: Sequence[Candidate], wanted: _Phrases, stems: StemIndex
+) -> tuple[dict[str, int], sparse.csr_matrix, list[tuple[frozenset[int], ...]]]:
+    """The vocabulary with the wanted phrases after the stem columns, the phrase columns' weighted term
+    frequencies, and each paper's fields with the phrase columns that occur in them."""
+    vocab = dict(stems.vocab)
+    triplets = _Triplets()
+    fields = list(stems.fields)
+    for row, paper in enumerate(papers if wanted.firsts else ()):
+        per_field = [(_phrase_counts(seqs, wanted), 0) for seqs in _field_stems(paper)]
+        if any(counts for counts, _ in per_field):
+            triplets.add(row, _combine(per_field, stems.title_weight, stems.keywords_weight), vocab)
+            fields[row] = tuple(
+                old | {vocab[key] for key in counts}
+                for old, (counts, _) in zip(fields[row], per_field, strict=True)
+            )
+    return vocab, triplets.matrix((len(papers), len(vocab)), offset=len(stems.vocab)), fields
 
 
 class _Triplets:

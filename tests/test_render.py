@@ -11,8 +11,9 @@ from jinja2 import TemplateError
 from markupsafe import Markup
 from markupsafe import escape as escape_text
 
+from digest.highlight import highlight
 from digest.records import DigestItem, DigestView
-from digest.render import Renderer, highlight, safe_url, shorten_authors, summarise
+from digest.render import Renderer, safe_url, shorten_authors, summarise
 from digest.resources import resource_path
 
 FIXTURES = Path(__file__).parent / "fixtures"
