@@ -37,6 +37,13 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def in_memory_sqlite(url: str) -> bool:
+    """An in-memory SQLite database lives in one connection of one thread: no other process or thread
+    can see it."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     dbapi_connection.isolation_level = None  # autocommit at the driver; the "begin" event opens transactions
     cursor = dbapi_connection.cursor()

@@ -22,10 +22,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.engine import make_url
-
 from digest.config import Settings
 from digest.context import Context
+from digest.db import in_memory_sqlite
 from digest.logs import setup_logging
 from digest.mime_fast import MessageTemplate
 from digest.outcomes import SendReport
@@ -51,9 +50,7 @@ def prepare_here(ctx: Context, cache: RunCache, claimed: Sequence[Claimed], now:
 
 
 def can_prepare_ahead(settings: Settings) -> bool:
-    url = make_url(settings.database.url)
-    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-    return settings.delivery.prepare_processes > 0 and not in_memory
+    return settings.delivery.prepare_processes > 0 and not in_memory_sqlite(settings.database.url)
 
 
 class BatchBuilder:

@@ -16,12 +16,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
 from digest.claims import DeliveryOptions, ErrorBrake, decide
 from digest.context import Context
-from digest.db import transaction
+from digest.db import in_memory_sqlite, transaction
 from digest.deliver import Transport
 from digest.errors import DeliveryError
 from digest.mime_fast import MessageTemplate
@@ -45,6 +46,7 @@ from digest.store_schedule import due_digests
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -93,6 +95,7 @@ class _Engine:
         self.worker_id = worker_id
         self.cache = RunCache(MessageTemplate(mail_sender(ctx)))
         self.brake = ErrorBrake(options.max_consecutive_errors)
+        self._in_memory = in_memory_sqlite(ctx.settings.database.url)
         self._renewed = time.monotonic()
 
     def _lease_until(self) -> datetime:
@@ -207,8 +210,7 @@ class _Engine:
                 break
             window = jobs[start : start + size]
             with report.timed("ledger"):
-                # In a thread: the window ahead keeps its connections busy while this one is written.
-                owned = await asyncio.to_thread(self._mark_sending, pending, window, moment)
+                owned = await self._in_thread(self._mark_sending, pending, window, moment)
             sending = asyncio.create_task(
                 self._send_window([j for j in window if j.delivery_id in owned], report)
             )
@@ -223,6 +225,13 @@ class _Engine:
         with report.timed("ledger"), transaction(self.ctx.sessions) as session:
             record_results(session, pending, moment, self.options.bounce_limit)
             release(session, self.worker_id, [j.delivery_id for j in jobs[done:]])
+
+    async def _in_thread(self, work: Callable[..., T], *args: Any) -> T:
+        """Run ledger `work` in a thread, so that the window ahead keeps its connections busy meanwhile;
+        in the event loop's own thread when the database is in-memory SQLite (one connection, one thread)."""
+        if self._in_memory:
+            return work(*args)
+        return await asyncio.to_thread(work, *args)
 
     def _mark_sending(self, results: list[Result], window: Sequence[Job], moment: datetime) -> set[int]:
         """Record `results` and mark `window` as sending, in one transaction; the ids still ours to send."""

@@ -30,7 +30,7 @@ from test_pipeline import TODAY, _ledger, _load_papers, _subscribe
 from digest import worker
 from digest.claims import DeliveryOptions
 from digest.context import Context
-from digest.db import transaction
+from digest.db import transaction, upgrade
 from digest.deliver import SmtpTransport
 from digest.models import DeliveryStatus
 from digest.outcomes import SendReport
@@ -160,3 +160,18 @@ def test_prepared_batches_pickle_as_they_cross_processes() -> None:
 
     prepared = Prepared([], [], {1: "a@example.org"}, {"rank": 0.5})
     assert pickle.loads(pickle.dumps(prepared)) == prepared
+
+
+def test_an_in_memory_database_sends_every_batch_in_one_process_and_thread(
+    tmp_path: Path, counting: list[int]
+) -> None:
+    # In-memory SQLite is one connection in one thread: no helper process, no ledger thread.
+    ctx = Context.open(make_settings("sqlite://", tmp_path))
+    upgrade(ctx.engine)
+    _load_papers(ctx)
+    for i in range(12):
+        _subscribe(ctx, f"s{i}@example.org", "language models; agents")
+    with SmtpSink() as sink:
+        report = _drain(ctx, sink, DeliveryOptions(concurrency=2, batch_size=5))
+    assert counting == [] and report.counts == {"sent": 12} and len(sink.received) == 12
+    ctx.close()
