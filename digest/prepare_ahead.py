@@ -3,8 +3,9 @@
 Sending one batch is mostly waiting for the SMTP server; ranking, rendering and building the next batch's
 messages is all CPU. Done one after the other in one process, the machine's other core sits idle while the
 server answers, and the server waits while the sender renders. A `BatchBuilder` runs `prepare_batch` in
-one helper process (its own database connection and `RunCache`, kept for the whole drain), so the sending
-process only claims, records and talks SMTP. The helper only reads: every ledger write stays in the sender.
+helper processes (`delivery.prepare_processes`, default one; each with its own database connection and
+`RunCache`, kept for the whole drain), so the sending process only claims, records and talks SMTP. The
+helpers only read: every ledger write stays in the sender.
 
 A drain of less than one batch never starts the helper (starting a Python process costs about a second), and
 an in-memory SQLite database cannot be shared with another process, so both prepare in-process.
