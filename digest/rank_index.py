@@ -62,7 +62,7 @@ class PaperIndex:
 
     def vector(self, paper: Candidate) -> dict[int, float]:
         """A paper's unit-length BM25 vector over this index's columns (for papers outside the day's set)."""
-        counts, length = _weighted_counts(paper, _NO_PHRASES, self.title_weight, self.keywords_weight)
+        counts, length = _weighted_counts(_field_counts(paper), self.title_weight, self.keywords_weight)
         norm = 1 - _B + _B * length / self.avgdl
         vec = {}
         for key, tf in counts.items():
@@ -111,9 +111,9 @@ def stem_index(papers: Sequence[Candidate], title_weight: float, keywords_weight
     triplets = _Triplets()
     fields = []
     for row, paper in enumerate(papers):
-        per_field = [_counts(seqs, _NO_PHRASES) for seqs in _field_stems(paper)]
-        lengths[row] = title_weight * per_field[0][1] + per_field[1][1] + keywords_weight * per_field[2][1]
-        triplets.add(row, _combine(per_field, title_weight, keywords_weight), vocab)
+        per_field = _field_counts(paper)
+        combined, lengths[row] = _weighted_counts(per_field, title_weight, keywords_weight)
+        triplets.add(row, combined, vocab)
         fields.append(tuple(frozenset(vocab[key] for key in counts) for counts, _ in per_field))
     tf = triplets.matrix((len(papers), len(vocab)))
     ids = tuple(p.paper_id for p in papers)
@@ -212,9 +212,6 @@ class _Phrases(NamedTuple):
     firsts: frozenset[str]  # the stems a wanted phrase starts with
 
 
-_NO_PHRASES = _Phrases({}, frozenset())
-
-
 def _phrases_by_length(phrases: Iterable[tuple[str, ...]]) -> _Phrases:
     grouped: dict[int, set[tuple[str, ...]]] = {}
     for phrase in phrases:
@@ -224,13 +221,15 @@ def _phrases_by_length(phrases: Iterable[tuple[str, ...]]) -> _Phrases:
     return _Phrases(by_length, frozenset(p[0] for group in by_length.values() for p in group))
 
 
-def _counts(seqs: Sequence[tuple[str, ...]], phrases: _Phrases) -> tuple[Counter[str], int]:
-    """Term counts of one field (stems, then wanted phrases), and the field's length in tokens."""
-    counts: Counter[str] = Counter()
-    for seq in seqs:
-        counts.update(s for s in seq if s not in STOP_STEMS)
-    counts.update(_phrase_counts(seqs, phrases))
-    return counts, sum(len(seq) for seq in seqs)
+def _field_counts(paper: Candidate) -> list[tuple[Counter[str], int]]:
+    """Stem counts (stopwords left out) and length in tokens of the title, the abstract and the keywords."""
+    found = []
+    for seqs in _field_stems(paper):
+        counts: Counter[str] = Counter()
+        for seq in seqs:
+            counts.update(s for s in seq if s not in STOP_STEMS)
+        found.append((counts, sum(len(seq) for seq in seqs)))
+    return found
 
 
 def _phrase_counts(seqs: Sequence[tuple[str, ...]], phrases: _Phrases) -> Counter[str]:
@@ -260,9 +259,8 @@ def _combine(
 
 
 def _weighted_counts(
-    paper: Candidate, phrases: _Phrases, title_weight: float, kw_weight: float
+    per_field: list[tuple[Counter[str], int]], title_weight: float, kw_weight: float
 ) -> tuple[dict[str, float], float]:
-    per_field = [_counts(seqs, phrases) for seqs in _field_stems(paper)]
     length = title_weight * per_field[0][1] + per_field[1][1] + kw_weight * per_field[2][1]
     return _combine(per_field, title_weight, kw_weight), length
 

@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -46,7 +45,6 @@ from digest.store_schedule import due_digests
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -210,7 +208,12 @@ class _Engine:
                 break
             window = jobs[start : start + size]
             with report.timed("ledger"):
-                owned = await self._in_thread(self._mark_sending, pending, window, moment)
+                # In a thread, so that the window ahead keeps its connections busy meanwhile; not with
+                # in-memory SQLite, whose one connection belongs to this thread.
+                if self._in_memory:
+                    owned = self._mark_sending(pending, window, moment)
+                else:
+                    owned = await asyncio.to_thread(self._mark_sending, pending, window, moment)
             sending = asyncio.create_task(
                 self._send_window([j for j in window if j.delivery_id in owned], report)
             )
@@ -225,13 +228,6 @@ class _Engine:
         with report.timed("ledger"), transaction(self.ctx.sessions) as session:
             record_results(session, pending, moment, self.options.bounce_limit)
             release(session, self.worker_id, [j.delivery_id for j in jobs[done:]])
-
-    async def _in_thread(self, work: Callable[..., T], *args: Any) -> T:
-        """Run ledger `work` in a thread, so that the window ahead keeps its connections busy meanwhile;
-        in the event loop's own thread when the database is in-memory SQLite (one connection, one thread)."""
-        if self._in_memory:
-            return work(*args)
-        return await asyncio.to_thread(work, *args)
 
     def _mark_sending(self, results: list[Result], window: Sequence[Job], moment: datetime) -> set[int]:
         """Record `results` and mark `window` as sending, in one transaction; the ids still ours to send."""
