@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from digest.records import Ranked
+from digest.records import Ranked, pickled_by_fields
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Picks:
     """What one subscriber gets on one date."""

@@ -24,7 +24,7 @@ from digest.models import DeliveryStatus, Paper, Subscriber, SubscriberStatus
 from digest.outcomes import Picks, SendReport
 from digest.rank import Profile, rank_iter, trending
 from digest.rank_index import StemCache
-from digest.records import Candidate, DigestItem, Ranked, RenderedEmail
+from digest.records import Candidate, DigestItem, Ranked, RenderedEmail, pickled_by_fields
 from digest.store import candidates_by_id, candidates_since, papers_by_id
 from digest.store_embeddings import vectors_for_ranking
 from digest.store_ledger import Claimed, Result, sent_paper_ids
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 TRENDING_FALLBACK = 5
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Job:
     """One claimed row with its message built, ready for the transport."""

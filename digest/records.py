@@ -7,8 +7,38 @@ about the database, the network or the clock.
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+
+
+def pickled_by_fields(cls: type[_T]) -> type[_T]:
+    """Pickle a frozen, slotted dataclass as its constructor call: (cls, field values).
+
+    Python's own pickling of slotted dataclasses calls `dataclasses.fields` for every object, which made
+    unpickling a prepared batch (1,000 messages, each with its picks) cost the sending process ~0.2 ms a
+    message, a fifth of its CPU; this halves it. Only for classes whose fields are all `__init__`
+    arguments, in order (checked here).
+    """
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    if not all(f.init for f in fields):
+        raise TypeError(f"{cls.__name__}: every field must be an __init__ argument")
+    values = operator.attrgetter(*(f.name for f in fields))
+    if len(fields) == 1:
+
+        def reduce(self: Any) -> tuple[type[_T], tuple[Any, ...]]:
+            return cls, (values(self),)
+    else:
+
+        def reduce(self: Any) -> tuple[type[_T], tuple[Any, ...]]:
+            return cls, values(self)
+
+    cls.__reduce__ = reduce  # type: ignore[method-assign]
+    return cls
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +82,7 @@ class Candidate:
     github_stars: int | None = None
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Ranked:
     """A candidate's place in one subscriber's digest, with the reasons for it."""

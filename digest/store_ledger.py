@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest.models import Delivery, DeliveryStatus, SentPaper, Subscriber, SubscriberStatus
+from digest.records import pickled_by_fields
 
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)  # states a sender may claim
 DONE = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.SKIPPED)
@@ -31,6 +32,7 @@ _D = cast(Table, Delivery.__table__)
 _CHUNK = 2000  # rows per multi-row statement
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Claimed:
     delivery_id: int
@@ -39,6 +41,7 @@ class Claimed:
     attempts: int  # attempts made before this one
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Result:
     """The outcome of one claimed row, to be written by `record_results`."""

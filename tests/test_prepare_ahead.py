@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import pickle
 import re
 import signal
 import subprocess
@@ -17,7 +18,8 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import ClassVar
@@ -33,9 +35,11 @@ from digest.context import Context
 from digest.db import transaction, upgrade
 from digest.deliver import SmtpTransport
 from digest.models import DeliveryStatus
-from digest.outcomes import SendReport
+from digest.outcomes import Picks, SendReport
+from digest.prepare import Job
 from digest.prepare_ahead import BatchBuilder, Prepared, can_prepare_ahead
-from digest.store_ledger import Claimed, enqueue
+from digest.records import Ranked, pickled_by_fields
+from digest.store_ledger import Claimed, Result, enqueue
 
 
 class CountingBuilder(BatchBuilder):
@@ -156,10 +160,24 @@ def test_the_helper_leaves_when_its_sender_is_killed(tmp_path: Path) -> None:
 
 
 def test_prepared_batches_pickle_as_they_cross_processes() -> None:
-    import pickle
+    ranked = (Ranked(7, 0.5, "agents", ("agent",), 'matched "agent" in title', {"lexical": 0.5}),)
+    job = Job(1, 2, "a@example.org", date(2026, 11, 28), 0, "<1@x>", b"bytes", Picks(ranked, 12, True))
+    result = Result(3, 4, DeliveryStatus.RETRY, "451", datetime(2026, 11, 28, tzinfo=UTC), (7,), True)
+    prepared = Prepared([job], [result], {1: "a@example.org"}, {"rank": 0.5})
+    back = pickle.loads(pickle.dumps(prepared))
+    assert back == prepared and type(back.jobs[0].picks.ranked[0]) is Ranked
+    claimed = Claimed(5, 6, date(2026, 11, 27), 1)
+    assert pickle.loads(pickle.dumps(claimed)) == claimed
 
-    prepared = Prepared([], [], {1: "a@example.org"}, {"rank": 0.5})
-    assert pickle.loads(pickle.dumps(prepared)) == prepared
+
+def test_only_dataclasses_built_from_all_their_fields_pickle_by_fields() -> None:
+    @dataclass(frozen=True, slots=True)
+    class Derived:
+        a: int
+        b: int = field(init=False, default=0)
+
+    with pytest.raises(TypeError, match="Derived: every field must be an __init__ argument"):
+        pickled_by_fields(Derived)
 
 
 def test_an_in_memory_database_sends_every_batch_in_one_process_and_thread(
