@@ -5,9 +5,10 @@
 does it once per sender: the invariant headers (From, Reply-To, List-Id, List-Unsubscribe-Post,
 MIME-Version, Content-Type) and the part headers are folded once by the standard library's header registry
 and kept as bytes; per message, only Subject, To, Date, Message-ID and List-Unsubscribe are built, still
-through `EmailMessage` and the policy's folder, and the bodies are encoded by the very function
-`EmailMessage.set_content` uses (`email.quoprimime.body_encode`). tests/test_mime_fast.py proves the output
-byte-equal to `build_message` (the random multipart boundary aside).
+through `EmailMessage` and the policy's folder, and the bodies are encoded as
+`EmailMessage.set_content` encodes them (`email.quoprimime.body_encode`), each distinct line once per run
+(digest/qp.py). tests/test_mime_fast.py proves the output byte-equal to `build_message` (the random multipart
+boundary aside).
 
 The boundary is fixed per template: it contains "==", which quoted-printable output can never contain
 (every "=" there starts an escape or a soft line break), so no body can collide with it.
@@ -19,17 +20,16 @@ import functools
 import re
 import secrets
 from datetime import datetime
-from email import quoprimime
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 
 from digest.errors import DeliveryError
 from digest.mime import _BODY_POLICY, POLICY, Sender, _list_id, _list_unsubscribe, _refuse_breaks
+from digest.qp import LineMemo
 from digest.records import RenderedEmail
 
 _NL = b"\r\n"
-_QP_LINE = _BODY_POLICY.max_line_length or 78  # what set_content passes to body_encode
 
 
 class MessageTemplate:
@@ -60,6 +60,8 @@ class MessageTemplate:
         self._open_html = _NL + dash + _NL + _part_headers("html")
         self._close = _NL + dash + b"--" + _NL
         self._dates: dict[datetime, bytes] = {}
+        # What set_content passes to body_encode as the line length.
+        self._lines = LineMemo(_BODY_POLICY.max_line_length or 78)
 
     def _date(self, when: datetime) -> bytes:
         """A run stamps all its messages with one moment: fold its Date header once."""
@@ -95,7 +97,8 @@ class MessageTemplate:
             (
                 subject, self._from, to_line, self._reply_to, self._date(when), id_line,
                 self._list_id, unsub_line, self._tail,
-                self._open_text, _encode(rendered.text), self._open_html, _encode(rendered.html), self._close,
+                self._open_text, self._lines.encode(rendered.text),
+                self._open_html, self._lines.encode(rendered.html), self._close,
             )
         )  # fmt: skip
 
@@ -155,86 +158,3 @@ def _part_headers(subtype: str) -> bytes:
     part.set_content("", subtype=subtype, charset="utf-8", cte="quoted-printable")
     del part["MIME-Version"]
     return b"".join(POLICY.fold_binary(name, value) for name, value in part.raw_items()) + _NL
-
-
-def _encode(text: str) -> bytes:
-    # What contentmanager._encode_text does for cte="quoted-printable", then the generator's CRLF line ends.
-    lines = text.encode("utf-8").splitlines()
-    return _body_encode((b"\n".join(lines) + b"\n").decode("latin-1"), _QP_LINE).encode("ascii")
-
-
-def _body_encode(body: str, maxlinelen: int, eol: str = "\r\n") -> str:
-    """email.quoprimime.body_encode, with the same output, in a fraction of its time: characters are quoted
-    by C string operations (`_quote_all`) instead of a Python-level lookup per character, and only the lines
-    that need it (longer than the limit, or ending in a blank) go through the line-splitting loop. Equality
-    with the stdlib is tested on real digests and on random bodies built to hit every branch."""
-    if not body:
-        return body
-    body = _quote_all(body)
-    lines = body.splitlines()
-    ends_blank = not _BLANKS.isdisjoint({line[-1:] for line in lines})
-    encoded = [
-        _encode_line(line, maxlinelen, eol) if ends_blank or len(line) > maxlinelen else line
-        for line in lines
-    ]
-    if body[-1] in "\r\n":
-        encoded.append("")
-    return eol.join(encoded)
-
-
-def _encode_line(line: str, maxlinelen: int, eol: str) -> str:
-    """One quoted line, with soft line breaks where it is too long: body_encode's loop, line for line."""
-    soft_break = "=" + eol
-    maxlinelen1 = maxlinelen - 1
-    parts: list[str] = []
-    append = parts.append
-    start = 0
-    laststart = len(line) - 1 - maxlinelen
-    while start <= laststart:
-        stop = start + maxlinelen1
-        if line[stop - 2] == "=":  # never split an escape sequence
-            append(line[start : stop - 1])
-            start = stop - 2
-        elif line[stop - 1] == "=":
-            append(line[start:stop])
-            start = stop - 1
-        else:
-            append(line[start:stop] + "=")
-            start = stop
-    if line and line[-1] in " \t":  # whitespace at the end of a line must be quoted
-        room = start - laststart
-        if room >= 3:
-            q = quoprimime.quote(line[-1])
-        elif room == 2:
-            q = line[-1] + soft_break
-        else:
-            q = soft_break + quoprimime.quote(line[-1])
-        append(line[start:-1] + q)
-    else:
-        append(line[start:])
-    return eol.join(parts)
-
-
-# The characters body_encode leaves as they are: those whose quoted length is 1, and the line breaks.
-_KEPT = "".join(chr(i) for i in range(256) if quoprimime.body_length(bytes([i])) == 1) + "\r\n"
-_KEPT_OR_EQUALS = (_KEPT + "=").encode("latin-1")
-_BLANKS = frozenset((" ", "\t"))
-_NEEDS_QUOTE = re.compile("[^" + re.escape(_KEPT + "=") + "]")
-
-
-def _quote_all(body: str) -> str:
-    """Every character body_encode quotes, quoted. "=" first (every quote adds one); then each other byte
-    value present, found by deleting the kept ones in C: a digest holds a handful of distinct ones ("·",
-    accented names), so a few str.replace calls do what a regex visiting every character did 10x slower."""
-    body = body.replace("=", "=3D")
-    try:
-        rest = body.encode("latin-1").translate(None, _KEPT_OR_EQUALS)
-    except UnicodeEncodeError:  # not a decoded byte string (callers pass bytes decoded as latin-1)
-        return _NEEDS_QUOTE.sub(_quote, body)
-    for byte in set(rest):
-        body = body.replace(chr(byte), f"={byte:02X}")
-    return body
-
-
-def _quote(match: re.Match[str]) -> str:
-    return quoprimime.quote(match.group())

@@ -20,10 +20,10 @@ from digest.mime_fast import (
     _MSG_ID,
     _ONE_WORD,
     MessageTemplate,
-    _body_encode,
     _fold_slow,
     _plain,
 )
+from digest.qp import LineMemo, body_encode, encode_whole
 from digest.records import RenderedEmail
 from digest.render import Renderer
 
@@ -189,8 +189,8 @@ def test_the_quoted_printable_encoder_equals_the_standard_librarys_on_random_tex
         body = "".join(rng.choice(alphabet) for _ in range(width)) + rng.choice(
             ["", " ", "\t", "=", "\n", "\r\n"]
         )
-        assert _body_encode(body, 78, "\n") == quoprimime.body_encode(body, 78), repr(body)
-        assert _body_encode(body, 76, "\n") == quoprimime.body_encode(body, 76), repr(body)
+        assert body_encode(body, 78, "\n") == quoprimime.body_encode(body, 78), repr(body)
+        assert body_encode(body, 76, "\n") == quoprimime.body_encode(body, 76), repr(body)
 
 
 def _generated(rng: random.Random, alphabet: str, low: int, high: int) -> str:
@@ -245,3 +245,33 @@ def test_a_repeated_subject_is_folded_once_and_identically() -> None:
     for to in ("ada@example.org", "grace@example.org", "ada@example.org"):
         slow, fast = both(RenderedEmail(subject, "t\n", "<p>h</p>\n"), to=to)
         assert fast == slow
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_bodies_encoded_line_by_line_from_the_memo_equal_the_email_message_path(seed: int) -> None:
+    """The line memo: "\n"-only bodies (what templates render) take it; each body is built twice, so the
+    second build is made of remembered lines, and both must equal the EmailMessage path."""
+    text = _tricky_text(seed).replace("\r\n", "\n").replace("\r", "\n")
+    html = _tricky_text(seed + 500).replace("\r\n", "\n").replace("\r", "\n")
+    rendered = RenderedEmail(f"S{seed}", text, html)
+    for _ in range(2):
+        slow, fast = both(rendered)
+        assert fast == slow
+
+
+@pytest.mark.parametrize("text", ["", "\n", "\n\n", "a", "a\n", "a\n\n", "\na", " \n\t\n=\n", "é\n\u2028\n"])
+def test_short_bodies_through_the_line_memo_equal_the_whole_body_encoder(text: str) -> None:
+    memo = LineMemo(78)
+    for body in (text, text, text + "x\r\n"):
+        assert memo.encode(body) == encode_whole(body, 78)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_line_memo_that_keeps_dropping_lines_still_encodes_every_body_exactly(seed: int) -> None:
+    """A limit of 3 lines moves lines between its generations all the time: old, new, promoted, dropped."""
+    memo = LineMemo(76, limit=3)
+    rng = random.Random(seed)
+    bodies = [_tricky_text(seed * 10 + i).replace("\r", "\n") for i in range(4)]
+    for _ in range(12):
+        body = rng.choice(bodies)
+        assert memo.encode(body) == encode_whole(body, 76)

@@ -134,6 +134,28 @@ def test_remembered_paper_links_and_signals_follow_each_item(renderer: Renderer)
     assert "javascript:" not in email.html and "1 upvote ·" in email.html
 
 
+def test_urls_passed_without_parsing_are_exactly_those_the_parser_passes() -> None:
+    """safe_url's shortcut for plain http(s) URLs, against the parsing path on generated URLs."""
+    import random
+    import re
+
+    from digest.render import _checked_url
+
+    rng = random.Random(5)
+    heads = ["http://", "https://", "HTTPS://", "http:/", "https:", "ftp://", "javascript:", " https://", ""]
+    hosts = ["arxiv.org", "a-b.example.org", "[::1]", "[bad", "bad]", "ex ample.org", "ünï.org", "x", ""]
+    tails = ["", "/", "/abs/1", "?a=1&b=2", "#f", ":8080/x", ":", ":99999999999/", "/a b", "/x\t", " ", "\n",
+             "/é", "/<script>", '/"q"', "/\x7f", ":80:80", "@evil.org/"]  # fmt: skip
+    taken = 0
+    for _ in range(4000):
+        plain = rng.random() < 0.5  # mostly well-formed, so that both paths are taken often
+        head = rng.choice(heads[:2] if plain else heads) + rng.choice(hosts[:2] if plain else hosts)
+        url = head + "".join(rng.choices(tails, k=rng.randint(0, 3)))
+        taken += re.fullmatch(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:[/?#][\x21-\x7e]*)?", url) is not None
+        assert safe_url(url) == _checked_url.__wrapped__(url), repr(url)
+    assert taken > 1000
+
+
 def test_only_web_and_mail_links_survive() -> None:
     assert safe_url("https://arxiv.org/abs/1") == "https://arxiv.org/abs/1"
     assert safe_url("javascript:alert(1)") == "#"
@@ -322,7 +344,7 @@ def test_highlighting_equals_the_alternation_regex_on_random_text(seed: int) -> 
     rng = random.Random(seed)
     pieces = ["agent", "Agents", "AGENTIC", "decoding", "spec", "speculative decoding", "x-ray", "C++",
               "ünïcode", "Straße", "3d", "(llm)", "<b>", "&", " ", " ", "-", ".", "é", "İ", "ǅ",
-              "llm"]  # fmt: skip
+              "llm", '"', "'", ">", "\x00", "\x01"]  # fmt: skip
     words = ["agent", "speculative decoding", "decod", "x-ray", "c++", "llm*", "(llm)", "ünï", "straße",
              "3d", "spec", " ", "İ", "ǆ", "a", "decoding"]  # fmt: skip
     for _ in range(300):
