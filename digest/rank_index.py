@@ -8,19 +8,18 @@ frequency (BM25F-style): a title occurrence counts `title_weight` times.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 
+from digest.rank_phrases import PhraseFinder, field_stems
 from digest.records import Candidate
-from digest.terms import STOP_STEMS, author_keys, category_keys, phrase_key, stems
+from digest.terms import STOP_STEMS, author_keys, category_keys
 
 TITLE, ABSTRACT, KEYWORDS = 0, 1, 2
 K1, _B = 1.2, 0.75
@@ -87,6 +86,7 @@ class StemIndex:
     fields: tuple[tuple[frozenset[int], ...], ...]  # per paper: stem columns in title, abstract, keywords
     title_weight: float
     keywords_weight: float
+    phrases: PhraseFinder  # the phrases looked for so far, and where they occur
 
     def fits(self, papers: Sequence[Candidate], title_weight: float, keywords_weight: float) -> bool:
         same_weights = (self.title_weight, self.keywords_weight) == (title_weight, keywords_weight)
@@ -117,7 +117,8 @@ def stem_index(papers: Sequence[Candidate], title_weight: float, keywords_weight
         fields.append(tuple(frozenset(vocab[key] for key in counts) for counts, _ in per_field))
     tf = triplets.matrix((len(papers), len(vocab)))
     ids = tuple(p.paper_id for p in papers)
-    return StemIndex(ids, vocab, tf, lengths, tuple(fields), title_weight, keywords_weight)
+    finder = PhraseFinder(papers)
+    return StemIndex(ids, vocab, tf, lengths, tuple(fields), title_weight, keywords_weight, finder)
 
 
 def build_index(
@@ -131,7 +132,7 @@ def build_index(
     built for these papers and weights, saves counting their words again."""
     if stems is None or not stems.fits(papers, title_weight, keywords_weight):
         stems = stem_index(papers, title_weight, keywords_weight)
-    vocab, phrase_tf, fields = _phrase_columns(papers, _phrases_by_length(phrases), stems)
+    vocab, phrase_tf, fields = _phrase_columns(papers, phrases, stems)
     tf = sparse.hstack([stems.tf, phrase_tf]).tocsr()
     lengths = stems.lengths
     avgdl = float(lengths.mean()) if len(papers) and lengths.mean() > 0 else 1.0
@@ -156,22 +157,27 @@ def build_index(
 
 
 def _phrase_columns(
-    papers: Sequence[Candidate], wanted: _Phrases, stems: StemIndex
+    papers: Sequence[Candidate], phrases: Iterable[tuple[str, ...]], stems: StemIndex
 ) -> tuple[dict[str, int], sparse.csr_matrix, list[tuple[frozenset[int], ...]]]:
     """The vocabulary with the wanted phrases after the stem columns, the phrase columns' weighted term
     frequencies, and each paper's fields with the phrase columns that occur in them."""
+    found = stems.phrases.columns(phrases, stems.title_weight, stems.keywords_weight)
+    offset = len(stems.vocab)
     vocab = dict(stems.vocab)
-    triplets = _Triplets()
+    vocab.update(zip(found.keys, range(offset, offset + len(found.keys)), strict=True))
+    added: dict[int, tuple[set[int], set[int], set[int]]] = {}
+    columns = (found.cols + offset).tolist()
+    for row, col, where in zip(found.rows.tolist(), columns, found.in_field.tolist(), strict=True):
+        in_fields = added.setdefault(row, (set(), set(), set()))
+        for cols, there in zip(in_fields, where, strict=True):
+            if there:
+                cols.add(col)
     fields = list(stems.fields)
-    for row, paper in enumerate(papers if wanted.firsts else ()):
-        per_field = [(_phrase_counts(seqs, wanted), 0) for seqs in _field_stems(paper)]
-        if any(counts for counts, _ in per_field):
-            triplets.add(row, _combine(per_field, stems.title_weight, stems.keywords_weight), vocab)
-            fields[row] = tuple(
-                old | {vocab[key] for key in counts}
-                for old, (counts, _) in zip(fields[row], per_field, strict=True)
-            )
-    return vocab, triplets.matrix((len(papers), len(vocab)), offset=len(stems.vocab)), fields
+    for row, in_fields in added.items():
+        fields[row] = tuple(old | new for old, new in zip(fields[row], in_fields, strict=True))
+    data = found.tfs.astype(np.float32)
+    shape = (len(papers), len(found.keys))
+    return vocab, sparse.csr_matrix((data, (found.rows, found.cols)), shape=shape), fields
 
 
 class _Triplets:
@@ -194,58 +200,15 @@ class _Triplets:
         return sparse.csr_matrix((data, (self.rows, cols)), shape=(shape[0], shape[1] - offset))
 
 
-def _field_stems(
-    paper: Candidate,
-) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], list[tuple[str, ...]]]:
-    # Each keyword is its own sequence so that a phrase never spans two keywords.
-    return [_text_stems(paper.title)], [_text_stems(paper.abstract)], [_text_stems(k) for k in paper.keywords]
-
-
-@functools.lru_cache(maxsize=16_384)
-def _text_stems(text: str) -> tuple[str, ...]:
-    # Every batch of a run indexes the same papers; stems do not depend on the batch's phrases.
-    return tuple(stems(text))
-
-
-class _Phrases(NamedTuple):
-    by_length: dict[int, frozenset[tuple[str, ...]]]
-    firsts: frozenset[str]  # the stems a wanted phrase starts with
-
-
-def _phrases_by_length(phrases: Iterable[tuple[str, ...]]) -> _Phrases:
-    grouped: dict[int, set[tuple[str, ...]]] = {}
-    for phrase in phrases:
-        if len(phrase) > 1:
-            grouped.setdefault(len(phrase), set()).add(phrase)
-    by_length = {size: frozenset(group) for size, group in grouped.items()}
-    return _Phrases(by_length, frozenset(p[0] for group in by_length.values() for p in group))
-
-
 def _field_counts(paper: Candidate) -> list[tuple[Counter[str], int]]:
     """Stem counts (stopwords left out) and length in tokens of the title, the abstract and the keywords."""
     found = []
-    for seqs in _field_stems(paper):
+    for seqs in field_stems(paper):
         counts: Counter[str] = Counter()
         for seq in seqs:
             counts.update(s for s in seq if s not in STOP_STEMS)
         found.append((counts, sum(len(seq) for seq in seqs)))
     return found
-
-
-def _phrase_counts(seqs: Sequence[tuple[str, ...]], phrases: _Phrases) -> Counter[str]:
-    by_length, firsts = phrases
-    counts: Counter[str] = Counter()
-    if not firsts:
-        return counts
-    for seq in seqs:
-        # A phrase can only start where a wanted phrase's first stem is: look only there.
-        starts = [i for i, stem in enumerate(seq) if stem in firsts]
-        for size, wanted in by_length.items():
-            for start in starts:
-                gram = seq[start : start + size]
-                if gram in wanted:  # a slice cut short by the end is shorter than any phrase of `size`
-                    counts[phrase_key(gram)] += 1
-    return counts
 
 
 def _combine(
