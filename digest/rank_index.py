@@ -87,6 +87,8 @@ class StemIndex:
     title_weight: float
     keywords_weight: float
     phrases: PhraseFinder  # the phrases looked for so far, and where they occur
+    meta_vocab: dict[str, int]  # as PaperIndex's, which shares them: they depend on the papers alone
+    meta: sparse.csr_matrix
 
     def fits(self, papers: Sequence[Candidate], title_weight: float, keywords_weight: float) -> bool:
         same_weights = (self.title_weight, self.keywords_weight) == (title_weight, keywords_weight)
@@ -118,7 +120,10 @@ def stem_index(papers: Sequence[Candidate], title_weight: float, keywords_weight
     tf = triplets.matrix((len(papers), len(vocab)))
     ids = tuple(p.paper_id for p in papers)
     finder = PhraseFinder(papers)
-    return StemIndex(ids, vocab, tf, lengths, tuple(fields), title_weight, keywords_weight, finder)
+    meta_vocab, meta = _meta(papers)
+    return StemIndex(
+        ids, vocab, tf, lengths, tuple(fields), title_weight, keywords_weight, finder, meta_vocab, meta
+    )
 
 
 def build_index(
@@ -137,7 +142,6 @@ def build_index(
     lengths = stems.lengths
     avgdl = float(lengths.mean()) if len(papers) and lengths.mean() > 0 else 1.0
     weights, idf = _bm25(tf, lengths, avgdl)
-    meta_vocab, meta = _meta(papers)
     present = tf.copy()
     present.data[:] = 1.0
     return PaperIndex(
@@ -146,8 +150,8 @@ def build_index(
         weights,
         present,
         _unit_rows(weights),
-        meta_vocab,
-        meta,
+        stems.meta_vocab,
+        stems.meta,
         tuple(Fields(*where) for where in fields),
         idf,
         avgdl,
