@@ -83,7 +83,7 @@ class StemIndex:
     vocab: dict[str, int]
     tf: sparse.csr_matrix  # papers x stems, BM25F-weighted term frequency
     lengths: NDArray[np.float32]
-    fields: tuple[tuple[frozenset[int], ...], ...]  # per paper: stem columns in title, abstract, keywords
+    fields: tuple[Fields, ...]  # per paper: its stem columns; shared by every index without its phrases
     title_weight: float
     keywords_weight: float
     phrases: PhraseFinder  # the phrases looked for so far, and where they occur
@@ -116,7 +116,7 @@ def stem_index(papers: Sequence[Candidate], title_weight: float, keywords_weight
         per_field = _field_counts(paper)
         combined, lengths[row] = _weighted_counts(per_field, title_weight, keywords_weight)
         triplets.add(row, combined, vocab)
-        fields.append(tuple(frozenset(vocab[key] for key in counts) for counts, _ in per_field))
+        fields.append(Fields(*(frozenset(vocab[key] for key in counts) for counts, _ in per_field)))
     tf = triplets.matrix((len(papers), len(vocab)))
     ids = tuple(p.paper_id for p in papers)
     finder = PhraseFinder(papers)
@@ -152,7 +152,7 @@ def build_index(
         _unit_rows(weights),
         stems.meta_vocab,
         stems.meta,
-        tuple(Fields(*where) for where in fields),
+        tuple(fields),
         idf,
         avgdl,
         title_weight,
@@ -162,7 +162,7 @@ def build_index(
 
 def _phrase_columns(
     papers: Sequence[Candidate], phrases: Iterable[tuple[str, ...]], stems: StemIndex
-) -> tuple[dict[str, int], sparse.csr_matrix, list[tuple[frozenset[int], ...]]]:
+) -> tuple[dict[str, int], sparse.csr_matrix, list[Fields]]:
     """The vocabulary with the wanted phrases after the stem columns, the phrase columns' weighted term
     frequencies, and each paper's fields with the phrase columns that occur in them."""
     found = stems.phrases.columns(phrases, stems.title_weight, stems.keywords_weight)
@@ -177,11 +177,18 @@ def _phrase_columns(
             if there:
                 cols.add(col)
     fields = list(stems.fields)
-    for row, in_fields in added.items():
-        fields[row] = tuple(old | new for old, new in zip(fields[row], in_fields, strict=True))
+    for row, (title, abstract, keywords) in added.items():
+        old = fields[row]
+        fields[row] = Fields(
+            _union(old.title, title), _union(old.abstract, abstract), _union(old.keywords, keywords)
+        )
     data = found.tfs.astype(np.float32)
     shape = (len(papers), len(found.keys))
     return vocab, sparse.csr_matrix((data, (found.rows, found.cols)), shape=shape), fields
+
+
+def _union(old: frozenset[int], new: set[int]) -> frozenset[int]:
+    return old | new if new else old  # most phrases occur in one field: no copy of the other two
 
 
 class _Triplets:
