@@ -11,6 +11,7 @@ straight or typographic. The parser only checks the syntax and the bounds; what 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -27,6 +28,12 @@ _QUOTES = {'"': '"', "\u201c": "\u201d", "\u201d": "\u201d", "\u201e": "\u201d"}
 _PREFIX = re.compile(r"([A-Za-z][A-Za-z_]*):")
 _CATEGORY = re.compile(r"[A-Za-z][A-Za-z-]*(\.[A-Za-z][A-Za-z-]*)?")
 _PREFIXES = ("cat", "author")
+# `\s` is exactly what str.isspace() calls whitespace (tests/test_interests.py checks).
+_SPECIAL = re.compile('[\n;"\u201c\u201d\u201e]')  # where a topic or a quote may start or end
+_WORD_PART = re.compile('[^\\s"\u201c\u201d\u201e]*')  # a word up to whitespace or a quote
+_SPACE = re.compile(r"\s*")
+# Cached: the same words recur in many subscribers' topics.
+_stopword_only = functools.lru_cache(maxsize=65_536)(is_stopword_only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +69,8 @@ def parse_interests(text: str) -> Interests:
     for offset, segment in _segments(text):
         if len(topics) == MAX_TOPICS:
             raise InterestError(f"more than {MAX_TOPICS} topics; merge or remove some", offset)
-        topics.append(_TopicParser(segment, len(topics) + 1, offset).parse())
+        topic = _plain_topic(segment) or _TopicParser(segment, len(topics) + 1, offset).parse()
+        topics.append(topic)
     if not topics:
         raise InterestError('no interests given: write at least one word, "phrase", cat: or author:', 0)
     return Interests(tuple(topics))
@@ -72,7 +80,9 @@ def _segments(text: str) -> list[tuple[int, str]]:
     """Split into trimmed, non-empty topics with their offsets: at new lines, and at `;` outside quotes."""
     found: list[tuple[int, str]] = []
     start, closing = 0, ""
-    for i, ch in enumerate(text + "\n"):
+    # Only quotes, new lines and `;` change anything: the characters in between are skipped by the regex.
+    for special in _SPECIAL.finditer(text + "\n"):
+        i, ch = special.start(), special.group()
         if closing and ch == closing:
             closing = ""
         elif not closing and ch in _QUOTES:
@@ -84,6 +94,27 @@ def _segments(text: str) -> list[tuple[int, str]]:
                 found.append((start + len(raw) - len(raw.lstrip()), stripped))
             start, closing = i + 1, ""
     return found
+
+
+def _plain_topic(text: str) -> Topic | None:
+    """The topic, when it is only words and -word exclusions that need no checking beyond the common ones
+    (most topics are); None otherwise, and for any error: `_TopicParser` then parses it and says why.
+
+    Same result as `_TopicParser`: with no quote and no `:`, every whitespace-separated token is a word,
+    or an exclusion when it starts with `-`."""
+    if len(text) > MAX_TOPIC_CHARS or ":" in text or any(quote in text for quote in _QUOTES):
+        return None
+    words: list[str] = []
+    excluded: list[str] = []
+    for token in text.split():
+        negated = token[0] == "-"
+        word = token[1:] if negated else token
+        if not (word.isalnum() or any(ch.isalnum() for ch in word)):
+            return None
+        (excluded if negated else words).append(word.lower())
+    if not words or all(_stopword_only(word) for word in words):
+        return None
+    return Topic(text, words=tuple(dict.fromkeys(words)), exclude_words=tuple(dict.fromkeys(excluded)))
 
 
 @dataclass
@@ -104,7 +135,7 @@ class _TopicParser:
         if not (topic.words or topic.phrases or topic.categories or topic.authors):
             self._fail('only exclusions; add a word, "phrase", cat: or author: to match')
         only_words = not (topic.phrases or topic.categories or topic.authors)
-        if only_words and all(is_stopword_only(word) for word in topic.words):
+        if only_words and all(_stopword_only(word) for word in topic.words):
             self._fail("only common words; add a more specific word")
         return topic
 
@@ -154,18 +185,16 @@ class _TopicParser:
 
     def _word(self) -> str:
         start = self.pos
-        while self.pos < len(self.text) and not self.text[self.pos].isspace():
-            if self.text[self.pos] in _QUOTES:
-                self._fail("unexpected quote inside a word; put a space before it", self.pos)
-            self.pos += 1
+        self.pos = _WORD_PART.match(self.text, start).end()  # type: ignore[union-attr]  # matches ""
+        if self.pos < len(self.text) and self.text[self.pos] in _QUOTES:
+            self._fail("unexpected quote inside a word; put a space before it", self.pos)
         word = self.text[start : self.pos]
         if not any(ch.isalnum() for ch in word):
             self._fail(f'"{word}" has no letters or digits to match', start)
         return word
 
     def _skip_space(self) -> bool:
-        while self.pos < len(self.text) and self.text[self.pos].isspace():
-            self.pos += 1
+        self.pos = _SPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]  # matches ""
         return self.pos < len(self.text)
 
     def _add(self, kind: str, value: str) -> None:

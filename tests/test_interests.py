@@ -1,5 +1,8 @@
+import random
+
 import pytest
 
+from digest import interests
 from digest.errors import InterestError
 from digest.interests import MAX_TOPICS, Interests, Topic, parse_interests
 
@@ -86,3 +89,63 @@ def test_bad_interests_are_refused_with_one_line_saying_why(text: str, reason: s
 def test_error_columns_point_at_the_offending_term() -> None:
     with pytest.raises(InterestError, match=r'topic 1 \("robots foo:bar"\), column 8: unknown prefix'):
         parse_interests("robots foo:bar")
+
+
+def _segments_char_by_char(text: str) -> list[tuple[int, str]]:
+    """How interests._segments split before it skipped to the characters that matter."""
+    found: list[tuple[int, str]] = []
+    start, closing = 0, ""
+    for i, ch in enumerate(text + "\n"):
+        if closing and ch == closing:
+            closing = ""
+        elif not closing and ch in interests._QUOTES:
+            closing = interests._QUOTES[ch]
+        elif ch == "\n" or (ch == ";" and not closing):
+            raw = text[start:i]
+            stripped = raw.strip()
+            if stripped:
+                found.append((start + len(raw) - len(raw.lstrip()), stripped))
+            start, closing = i + 1, ""
+    return found
+
+
+def _parsed_the_long_way(text: str) -> Interests | tuple[str, int | None]:
+    """parse_interests without its fast paths: every topic through the full parser, the old split."""
+    topics: list[Topic] = []
+    try:
+        if len(text) > interests.MAX_CHARS:
+            return parse_interests(text)  # raises before any path is taken
+        for offset, segment in _segments_char_by_char(text):
+            if len(topics) == MAX_TOPICS:
+                raise InterestError(f"more than {MAX_TOPICS} topics; merge or remove some", offset)
+            topics.append(interests._TopicParser(segment, len(topics) + 1, offset).parse())
+        if not topics:
+            return parse_interests(text)
+    except InterestError as exc:
+        return str(exc), exc.position
+    return Interests(tuple(topics))
+
+
+def _parsed(text: str) -> Interests | tuple[str, int | None]:
+    try:
+        return parse_interests(text)
+    except InterestError as exc:
+        return str(exc), exc.position
+
+
+def test_the_fast_paths_parse_and_fail_exactly_as_the_full_parser() -> None:
+    rng = random.Random(5)
+    pieces = ["robot", "Learning", "the", "of", "and", "-", "--x", "-medical", "a-b", "GPT-4", "é", "Naïve",
+              "x:y", "cat:cs.CL", "author:", ":", '"', "\u201c", "\u201d", "\u201e", "_", "...", "42", "LLMs",
+              " ", "  ", "\t", "\n", ";", "\u00a0", "\u2003", "\x1c", "\r\n", "ab" * 160]  # fmt: skip
+    texts = ["robot learning; -medical diffusion", "the of; and", "-only -exclusions", "a - b", ";;\n;"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(20_000)]
+    texts += ["; ".join(["robot"] * n) for n in (MAX_TOPICS, MAX_TOPICS + 1)]
+    for text in texts:
+        assert _parsed(text) == _parsed_the_long_way(text), text
+
+
+def test_str_split_and_the_parser_agree_on_what_whitespace_is() -> None:
+    for code in range(0x3000 + 1):
+        ch = chr(code)
+        assert (f"a{ch}b".split() == ["a", "b"]) == ch.isspace()
