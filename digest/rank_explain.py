@@ -11,7 +11,7 @@ from typing import cast
 import numpy as np
 from numpy.typing import NDArray
 
-from digest.rank_index import Fields, PaperIndex
+from digest.rank_index import PaperIndex
 from digest.rank_query import TopicKeys
 from digest.records import Candidate
 from digest.terms import author_keys, category_keys
@@ -81,7 +81,6 @@ class Explainer:
         self.index = index
         self.topics = topics
         self._signals: dict[int, str] = {}
-        self._places: dict[int, dict[int, str]] = {}
         self._columns: dict[int, tuple[tuple[str, str, int], ...]] = {}
         self._pieces: dict[int, _Pieces] = {}
         self._lines: dict[int, tuple[tuple[str, ...], str]] = {}
@@ -171,23 +170,29 @@ class Explainer:
 
     def matched(self, topic: int, row: int) -> tuple[tuple[str, ...], dict[str, list[str]]]:
         """The topic's words and phrases found in paper `row`, and where: {"title": [shown, ...], ...}."""
-        places = self._places.get(row)
-        if places is None:
-            places = self._places[row] = _places(self.index.fields[row])
+        fields = self.index.fields[row]
+        title, abstract, keywords = fields.title, fields.abstract, fields.keywords
         columns = self._columns.get(topic)
         if columns is None:
             columns = self._topic_columns(topic)
         matched: list[str] = []
         where: dict[str, list[str]] = {}
         for shown, display, col in columns:
-            place = places.get(col)
-            if place is not None:
-                matched.append(shown)
-                found = where.get(place)
-                if found is None:
-                    where[place] = [display]
-                else:
-                    found.append(display)
+            # As Fields.where, spelled out: a paper's place of each topic column, for every new pair.
+            if col in title:
+                place = "title"
+            elif col in abstract:
+                place = "abstract"
+            elif col in keywords:
+                place = "keywords"
+            else:
+                continue
+            matched.append(shown)
+            found = where.get(place)
+            if found is None:
+                where[place] = [display]
+            else:
+                found.append(display)
         return tuple(matched), where
 
     def _topic_columns(self, topic: int) -> tuple[tuple[str, str, int], ...]:
@@ -231,14 +236,6 @@ def _computed(explainer: Explainer, topic: int, row: int) -> _Pieces:
     keys = explainer.topics[topic]
     category = _matched_category(keys, explainer.index.papers[row]) if keys.categories else None
     return matched, match, category
-
-
-def _places(fields: Fields) -> dict[int, str]:
-    """Column -> where it occurs in one paper, title before abstract before keywords (as Fields.where)."""
-    places = dict.fromkeys(fields.keywords, "keywords")
-    places.update(dict.fromkeys(fields.abstract, "abstract"))
-    places.update(dict.fromkeys(fields.title, "title"))
-    return places
 
 
 def _followed_author(keys: TopicKeys, paper: Candidate) -> str:
