@@ -52,11 +52,8 @@ class Context:
     explainer: Explainer = field(init=False)
     paper_ids: Ints = field(init=False)
     texts: NDArray[np.object_] = field(init=False)  # each topic as written, by topic id
-    # The index's matrices transposed (terms x papers), once: a product with `matrix.T` would convert the
-    # transposed view to CSR again in every chunk, which cost as much as the product itself.
-    weights_t: sparse.csr_matrix = field(init=False)
-    present_t: sparse.csr_matrix = field(init=False)
-    meta_t: sparse.csr_matrix = field(init=False)
+    # The index's unit rows transposed (terms x papers), once: a product with `unit.T` would convert the
+    # transposed view to CSR again in every chunk.
     unit_t: sparse.csr_matrix = field(init=False)
     # (paper id, sign) -> `rocchio_factors` of feedback on that one paper, for every subscriber who gave it.
     single_factors: dict[tuple[int, float], Floats] = field(init=False, default_factory=dict)
@@ -66,9 +63,6 @@ class Context:
         self.explainer = Explainer(self.index, self.table.keys)
         self.paper_ids = np.array([paper.paper_id for paper in self.index.papers], dtype=np.int64)
         self.texts = np.array([keys.topic.text for keys in self.table.keys] or [""], dtype=object)
-        self.weights_t = sparse.csr_matrix(self.index.weights.T)
-        self.present_t = sparse.csr_matrix(self.index.present.T)
-        self.meta_t = sparse.csr_matrix(self.index.meta.T)
         self.unit_t = sparse.csr_matrix(self.index.unit.T)
 
     def vector(self, paper_id: int) -> dict[int, float] | None:
@@ -118,17 +112,17 @@ def score_chunk(
 
 def _topic_scores(ctx: Context, q: ChunkQueries) -> _Topics:
     settings = ctx.settings
-    score = sparse.csr_matrix(q.match @ ctx.weights_t, dtype=np.float32)
+    score = _times(q.match, ctx.index.weights)
     if score.nnz:
         # Same sparsity pattern as `score` (a term has weight exactly where it is present), so the
         # two products' entries line up one to one.
-        found = sparse.csr_matrix(q.match @ ctx.present_t, dtype=np.float32)
+        found = _times(q.match, ctx.index.present)
         rows = rows_of(score)
         # Coordination: a paper matching one word of "speculative decoding" is a weaker match than one
         # matching both, even when that word is rare.
         score.data *= found.data / (q.ideal[rows] * q.n_terms[rows])
     if q.categories.nnz:
-        in_category = sparse.csr_matrix(q.categories @ ctx.meta_t > 0, dtype=np.float32)
+        in_category = sparse.csr_matrix(_times(q.categories, ctx.index.meta) > 0, dtype=np.float32)
         has_text = sparse.diags(q.has_text.astype(np.float32))
         no_text = sparse.diags((~q.has_text).astype(np.float32))
         boost = score.multiply(has_text @ in_category) * (settings.category_boost - 1)
@@ -138,9 +132,9 @@ def _topic_scores(ctx: Context, q: ChunkQueries) -> _Topics:
         from digest.rank_hybrid import fuse  # noqa: PLC0415 - only with the semantic extra
 
         score, meaning = fuse(ctx, q, score)
-    pinned = sparse.csr_matrix(q.authors @ ctx.meta_t > 0, dtype=np.float32)
+    pinned = sparse.csr_matrix(_times(q.authors, ctx.index.meta) > 0, dtype=np.float32)
     if q.exclude.nnz:
-        hit = sparse.csr_matrix(q.exclude @ ctx.present_t > 0, dtype=np.float32)
+        hit = sparse.csr_matrix(_times(q.exclude, ctx.index.present) > 0, dtype=np.float32)
         score = score - score.multiply(hit)
         pinned = pinned - pinned.multiply(hit)
         meaning = None if meaning is None else meaning - meaning.multiply(hit)
@@ -148,6 +142,18 @@ def _topic_scores(ctx: Context, q: ChunkQueries) -> _Topics:
         matrix.eliminate_zeros()
         matrix.sort_indices()
     return _Topics(sparse.csr_matrix(score), sparse.csr_matrix(pinned), meaning)
+
+
+def _times(queries: sparse.csr_matrix, papers: sparse.csr_matrix) -> sparse.csr_matrix:
+    """`queries @ papers.T` (rows x papers), each row's papers in order.
+
+    Computed as `(papers @ queries.T).T`: a product's rows come out unsorted, and sorting them (once in
+    the end, and again inside each later sum or difference) cost more than the product, whereas turning
+    the transposed product back into rows sorts them on the way. Each cell sums the same terms in the
+    same order (the matrices' columns ascending), so the values are exactly those of the direct product.
+    """
+    product = papers @ sparse.csr_matrix(queries.T)
+    return sparse.csr_matrix(product.T, dtype=np.float32)
 
 
 @dataclass(frozen=True, slots=True)
