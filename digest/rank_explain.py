@@ -170,16 +170,22 @@ class Explainer:
 
     def matched(self, topic: int, row: int) -> tuple[tuple[str, ...], dict[str, list[str]]]:
         """The topic's words and phrases found in paper `row`, and where: {"title": [shown, ...], ...}."""
-        fields = self.index.fields[row]
+        index = self.index
+        fields = index.fields[row]
         title, abstract, keywords = fields.title, fields.abstract, fields.keywords
+        phrases, first_phrase, base = index.phrase_places, index.stem_columns, row * len(index.vocab)
         columns = self._columns.get(topic)
         if columns is None:
             columns = self._topic_columns(topic)
         matched: list[str] = []
         where: dict[str, list[str]] = {}
         for shown, display, col in columns:
-            # As Fields.where, spelled out: a paper's place of each topic column, for every new pair.
-            if col in title:
+            # As PaperIndex.where, spelled out: a paper's place of each topic column, for every new pair.
+            if col >= first_phrase:
+                place = phrases.get(base + col)
+                if place is None:
+                    continue
+            elif col in title:
                 place = "title"
             elif col in abstract:
                 place = "abstract"

@@ -53,11 +53,21 @@ class PaperIndex:
     unit: sparse.csr_matrix  # `weights` with rows scaled to unit length, for feedback similarity
     meta_vocab: dict[str, int]  # "cat:cs.cl", "au:y lecun" -> column of `meta`
     meta: sparse.csr_matrix  # papers x meta_vocab, 1.0 where the paper has that category or author
+    # Where each column occurs in each paper, for explanations: the stem columns' Fields are the run's
+    # (StemIndex), the phrase columns (numbered from `stem_columns` on) are keyed row x len(vocab) + column.
     fields: tuple[Fields, ...]
+    stem_columns: int
+    phrase_places: dict[int, str]
     idf: NDArray[np.float32]
     avgdl: float
     title_weight: float
     keywords_weight: float
+
+    def where(self, row: int, col: int) -> str | None:
+        """Where column `col` occurs in paper `row`: "title", else "abstract", else "keywords"; or None."""
+        if col >= self.stem_columns:
+            return self.phrase_places.get(row * len(self.vocab) + col)
+        return self.fields[row].where(col)
 
     def vector(self, paper: Candidate) -> dict[int, float]:
         """A paper's unit-length BM25 vector over this index's columns (for papers outside the day's set)."""
@@ -83,7 +93,7 @@ class StemIndex:
     vocab: dict[str, int]
     tf: sparse.csr_matrix  # papers x stems, BM25F-weighted term frequency
     lengths: NDArray[np.float32]
-    fields: tuple[Fields, ...]  # per paper: its stem columns; shared by every index without its phrases
+    fields: tuple[Fields, ...]  # per paper: where its stem columns occur; shared by every batch's index
     title_weight: float
     keywords_weight: float
     phrases: PhraseFinder  # the phrases looked for so far, and where they occur
@@ -137,7 +147,7 @@ def build_index(
     built for these papers and weights, saves counting their words again."""
     if stems is None or not stems.fits(papers, title_weight, keywords_weight):
         stems = stem_index(papers, title_weight, keywords_weight)
-    vocab, phrase_tf, fields = _phrase_columns(papers, phrases, stems)
+    vocab, phrase_tf, phrase_places = _phrase_columns(papers, phrases, stems)
     tf = sparse.hstack([stems.tf, phrase_tf]).tocsr()
     lengths = stems.lengths
     avgdl = float(lengths.mean()) if len(papers) and lengths.mean() > 0 else 1.0
@@ -152,7 +162,9 @@ def build_index(
         _unit_rows(weights),
         stems.meta_vocab,
         stems.meta,
-        tuple(fields),
+        stems.fields,
+        len(stems.vocab),
+        phrase_places,
         idf,
         avgdl,
         title_weight,
@@ -162,33 +174,23 @@ def build_index(
 
 def _phrase_columns(
     papers: Sequence[Candidate], phrases: Iterable[tuple[str, ...]], stems: StemIndex
-) -> tuple[dict[str, int], sparse.csr_matrix, list[Fields]]:
+) -> tuple[dict[str, int], sparse.csr_matrix, dict[int, str]]:
     """The vocabulary with the wanted phrases after the stem columns, the phrase columns' weighted term
-    frequencies, and each paper's fields with the phrase columns that occur in them."""
+    frequencies, and where each phrase occurs in each paper (see PaperIndex.phrase_places)."""
     found = stems.phrases.columns(phrases, stems.title_weight, stems.keywords_weight)
     offset = len(stems.vocab)
     vocab = dict(stems.vocab)
     vocab.update(zip(found.keys, range(offset, offset + len(found.keys)), strict=True))
-    added: dict[int, tuple[set[int], set[int], set[int]]] = {}
-    columns = (found.cols + offset).tolist()
-    for row, col, where in zip(found.rows.tolist(), columns, found.in_field.tolist(), strict=True):
-        in_fields = added.setdefault(row, (set(), set(), set()))
-        for cols, there in zip(in_fields, where, strict=True):
-            if there:
-                cols.add(col)
-    fields = list(stems.fields)
-    for row, (title, abstract, keywords) in added.items():
-        old = fields[row]
-        fields[row] = Fields(
-            _union(old.title, title), _union(old.abstract, abstract), _union(old.keywords, keywords)
-        )
+    keys = found.rows * len(vocab) + offset + found.cols
+    # The first field it occurs in: title, else abstract, else keywords (as Fields.where).
+    first = np.argmax(found.in_field, axis=1).tolist()
+    places = dict(zip(keys.tolist(), [_PLACES[f] for f in first], strict=True))
     data = found.tfs.astype(np.float32)
     shape = (len(papers), len(found.keys))
-    return vocab, sparse.csr_matrix((data, (found.rows, found.cols)), shape=shape), fields
+    return vocab, sparse.csr_matrix((data, (found.rows, found.cols)), shape=shape), places
 
 
-def _union(old: frozenset[int], new: set[int]) -> frozenset[int]:
-    return old | new if new else old  # most phrases occur in one field: no copy of the other two
+_PLACES = ("title", "abstract", "keywords")
 
 
 class _Triplets:

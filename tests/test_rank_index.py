@@ -35,6 +35,7 @@ def _same(a: PaperIndex, b: PaperIndex) -> None:
         assert np.array_equal(left.indptr, right.indptr) and np.array_equal(left.indices, right.indices)
         assert np.array_equal(left.data, right.data)
     assert a.fields == b.fields and a.meta_vocab == b.meta_vocab and a.avgdl == b.avgdl
+    assert a.stem_columns == b.stem_columns and a.phrase_places == b.phrase_places
     assert np.array_equal(a.idf, b.idf)
 
 
@@ -55,8 +56,9 @@ def test_phrase_columns_say_where_the_phrase_occurs() -> None:
     index = build_index(PAPERS, PHRASES, 2.0, 1.0, stem_index(PAPERS, 2.0, 1.0))
     speculative = index.vocab[next(k for k in index.vocab if "specul" in k and " " in k)]
     models = index.vocab[next(k for k in index.vocab if k.startswith("languag") and " " in k)]
-    assert index.fields[0].where(speculative) == "title"
-    assert index.fields[1].where(models) == "abstract"  # only in paper 2's abstract
+    assert index.where(0, speculative) == "title"
+    assert index.where(1, models) == "abstract"  # only in paper 2's abstract
+    assert index.where(2, speculative) is None
     assert index.present[2, speculative] == 0
 
 

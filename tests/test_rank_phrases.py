@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import numpy as np
 from scipy import sparse
 
-from digest.rank_index import Fields, StemCache, _bm25, build_index, stem_index
+from digest.rank_index import StemCache, _bm25, build_index, stem_index
 from digest.rank_phrases import field_stems
 from digest.records import Candidate
 from digest.terms import phrase_key, stems
@@ -91,14 +91,13 @@ def _check_against_reference(
     got = index.weights
     assert np.array_equal(got.indptr, tf.indptr) and np.array_equal(got.indices, tf.indices)
     assert np.array_equal(got.data, weights.data) and np.array_equal(index.idf, idf)
+    assert index.fields == stems_part.fields
     for row in range(len(papers)):
-        want = tuple(set(f) | {offset + c for c in added.get(row, (set(), set(), set()))[i]}
-                     for i, f in enumerate(_sets(stems_part.fields[row])))  # fmt: skip
-        assert _sets(index.fields[row]) == want
-
-
-def _sets(fields: Fields) -> tuple[frozenset[int], ...]:
-    return fields.title, fields.abstract, fields.keywords
+        title, abstract, keywords = added.get(row, (set(), set(), set()))
+        for col in range(len(keys)):
+            place = "title" if col in title else "abstract" if col in abstract else None
+            place = place or ("keywords" if col in keywords else None)
+            assert index.where(row, offset + col) == place
 
 
 def test_phrase_columns_equal_the_paper_by_paper_scan() -> None:
@@ -142,6 +141,6 @@ def test_phrases_are_looked_up_once_a_run_and_columns_follow_each_batch() -> Non
         for left, right in ((shared.weights, alone.weights), (shared.unit, alone.unit)):
             assert np.array_equal(left.indptr, right.indptr) and np.array_equal(left.indices, right.indices)
             assert np.array_equal(left.data, right.data)
-        assert shared.fields == alone.fields
+        assert shared.fields == alone.fields and shared.phrase_places == alone.phrase_places
     finder = cache.get(PAPERS, 2.0, 1.0).phrases
     assert finder.occurrences(models) is finder.occurrences(models)  # found once, then kept
