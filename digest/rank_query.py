@@ -50,7 +50,10 @@ class TopicKeys:
         ]
 
 
+@lru_cache(maxsize=16_384)
 def topic_keys(topic: Topic) -> TopicKeys:
+    """The keys of a topic. Cached: each batch of a send run makes them for its topics, and popular topics
+    are in many batches (both are immutable, so the batches can share them)."""
     match = [(word, _key(word)) for word in topic.words] + [(p, _key(p)) for p in topic.phrases]
     exclude = [_key(text) for text in topic.exclude_words + topic.exclude_phrases]
     return TopicKeys(

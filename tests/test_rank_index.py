@@ -9,6 +9,7 @@ import numpy as np
 from digest.interests import parse_interests
 from digest.rank import Profile, RankSettings, rank_iter
 from digest.rank_index import PaperIndex, StemCache, build_index, stem_index
+from digest.rank_query import topic_keys
 from digest.records import Candidate
 from digest.terms import stems
 
@@ -89,3 +90,9 @@ def test_ranking_batches_through_a_stem_cache_gives_what_ranking_each_alone_give
         shared = dict(rank_iter(PAPERS, batch, RankSettings(min_score=0.0), WHEN, stem_cache=cache))
         alone = dict(rank_iter(PAPERS, batch, RankSettings(min_score=0.0), WHEN))
         assert shared == alone and any(shared.values())
+
+
+def test_equal_topics_share_their_keys_across_batches() -> None:
+    first, again = (parse_interests('robot "world models" -medical').topics[0] for _ in range(2))
+    assert first is not again and topic_keys(first) is topic_keys(again)
+    assert topic_keys(again) == topic_keys.__wrapped__(again)  # what making them afresh gives
