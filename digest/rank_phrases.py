@@ -15,6 +15,7 @@ columns and entries decides the order in which floats are summed, so it is kept 
 
 from __future__ import annotations
 
+import array
 import functools
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
@@ -29,6 +30,7 @@ from digest.terms import phrase_key, stems
 CACHE_LIMIT = 200_000
 
 Ints = NDArray[np.int64]
+Positions = NDArray[np.int32]  # in the stream of stems
 
 
 class PhraseColumns(NamedTuple):
@@ -47,12 +49,12 @@ class PhraseFinder:
 
     def __init__(self, papers: Sequence[Candidate]) -> None:
         self._papers = papers
-        self._found: dict[tuple[str, ...], Ints] = {}
+        self._found: dict[tuple[str, ...], Positions] = {}
         self._built = False  # the stream is laid out when a phrase is first looked for
 
     def _build(self) -> None:
         ids: dict[str, int] = {}
-        stream: list[int] = []
+        stream = array.array("i")  # 32-bit: half the memory of int64 arrays, and no list of objects
         starts: list[int] = []
         rows: list[int] = []
         fields: list[int] = []
@@ -65,15 +67,15 @@ class PhraseFinder:
                     stream.extend([ids.setdefault(s, len(ids)) for s in seq])
                     stream.append(-1)
         self._ids = ids
-        self._stream = np.array(stream, dtype=np.int64)
-        self._order = np.argsort(self._stream, kind="stable")
+        self._stream = np.frombuffer(stream, dtype=np.int32)
+        self._order = np.argsort(self._stream, kind="stable").astype(np.int32)
         self._sorted = self._stream[self._order]
         self._starts = np.array(starts, dtype=np.int64)  # stream position of each sequence
         self._rows = np.array(rows, dtype=np.int64)  # paper row of each sequence
         self._fields = np.array(fields, dtype=np.int64)  # field of each sequence
         self._built = True
 
-    def occurrences(self, phrase: tuple[str, ...]) -> Ints:
+    def occurrences(self, phrase: tuple[str, ...]) -> Positions:
         """Stream positions where `phrase` starts, ascending."""
         found = self._found.get(phrase)
         if found is None:
@@ -82,13 +84,14 @@ class PhraseFinder:
             found = self._found[phrase] = self._find(phrase)
         return found
 
-    def _find(self, phrase: tuple[str, ...]) -> Ints:
+    def _find(self, phrase: tuple[str, ...]) -> Positions:
         if not self._built:
             self._build()
         ids = [self._ids.get(s, -2) for s in phrase]  # -2: a stem no paper has, found nowhere
-        lo = int(np.searchsorted(self._sorted, ids[0], side="left"))
-        hi = int(np.searchsorted(self._sorted, ids[0], side="right"))
-        at: Ints = self._order[lo:hi]  # ascending: the sort was stable
+        first = np.int32(ids[0])  # of the array's type: a Python int would have the array converted
+        lo = int(np.searchsorted(self._sorted, first, side="left"))
+        hi = int(np.searchsorted(self._sorted, first, side="right"))
+        at: Positions = self._order[lo:hi]  # ascending: the sort was stable
         # Each sequence ends with -1, which no stem id equals: `at + k` stays inside the stream.
         for k, wanted in enumerate(ids[1:], start=1):
             at = at[self._stream[at + k] == wanted]
