@@ -14,6 +14,7 @@ an in-memory SQLite database cannot be shared with another process, so both prep
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -100,4 +101,12 @@ def _exit_with_parent() -> None:
 
 def _prepare(claimed: list[Claimed], now: datetime) -> Prepared:
     ctx, cache = _HELPER["state"]
-    return prepare_here(ctx, cache, claimed, now)
+    prepared = prepare_here(ctx, cache, claimed, now)
+    if not gc.get_freeze_count():
+        # After its first batch the helper holds what it keeps for the whole drain (candidates, the stem
+        # index, the line memo...): hundreds of thousands of objects that every full collection would
+        # walk again while later batches allocate. Frozen, they are left out: 1.31-1.35 -> 1.14-1.19 ms of
+        # helper CPU a message at 10k x 2,000. Later batches' garbage is collected as before.
+        gc.collect()
+        gc.freeze()
+    return prepared
