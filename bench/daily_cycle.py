@@ -5,8 +5,8 @@
 Builds a fresh database (a temporary SQLite file, or a new schema in the PostgreSQL given), ingests the papers
 (default: the 1,504-item arXiv RSS fixture and a Hugging Face daily papers response), writes N subscribers
 due now (bench/population.py), starts bench/sink.py, then:
-1. the floor: a bare aiosmtplib loop sending pre-built messages of a real digest's size over the same number
-   of connections (W processes x C connections) to the same sink;
+1. the floor: a bare aiosmtplib loop sending the same bytes, real digests built before it starts (40 in turn),
+   over the same number of connections (W processes x C connections) to the same sink;
 2. the production path: W processes each running `digest.worker.run_worker` (what `digest worker` runs):
    due digests -> ledger -> claim -> rank -> render -> MIME -> SMTP, with a pool of C connections.
 Prints seconds per stage (summed over workers), messages per second, the floor and the ratio, the peak RSS of
@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import pickle
 import resource
 import subprocess
 import sys
@@ -26,7 +28,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -44,6 +46,7 @@ from digest.worker import run_worker
 
 HERE = Path(__file__).resolve().parent
 FLOOR_MESSAGES = 10_000  # the floor is a rate: this many messages measure it well
+FLOOR_SAMPLE = 40  # real digests the floor sends in turn
 
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
@@ -56,6 +59,25 @@ def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
     unlike wall time, barely moved by other work on a shared machine."""
     usage = resource.getrusage(who)
     return round(usage.ru_utime + usage.ru_stime, 2)
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU time so far of another running process (the sink), from /proc; None where there is none."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def busy_cores() -> tuple[float, float] | None:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat; None where there is none."""
+    try:
+        ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return None
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
 
 
 def settings_for(url: str, port: int, workdir: Path, helpers: int) -> Settings:
@@ -72,16 +94,16 @@ def settings_for(url: str, port: int, workdir: Path, helpers: int) -> Settings:
 # --- the roles run in child processes -----------------------------------------------------------------
 
 
-async def _floor(port: int, count: int, size: int, connections: int) -> dict[str, Any]:
+async def _floor(port: int, count: int, sample: str, connections: int) -> dict[str, Any]:
     import aiosmtplib
 
-    body = b"Subject: floor\r\nFrom: digest@bench.example.org\r\nTo: f@floor.invalid\r\n\r\n"
-    message = body + (b"x" * 76 + b"\r\n") * max(1, (size - len(body)) // 78)
+    messages = pickle.loads(Path(sample).read_bytes())
 
     async def one(share: int, index: int) -> None:
         client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=60)
         await client.connect()
         for i in range(share):
+            message = messages[(index + i * connections) % len(messages)]
             await client.sendmail("digest@bench.example.org", [f"f{index}-{i}@floor.invalid"], message)
         await client.quit()
 
@@ -117,7 +139,7 @@ async def _send(settings: Settings, options: DeliveryOptions, index: int) -> dic
 def child(argv: list[str]) -> None:
     role, config = argv[0], json.loads(argv[1])
     if role == "floor":
-        result = asyncio.run(_floor(config["port"], config["count"], config["size"], config["connections"]))
+        result = asyncio.run(_floor(config["port"], config["count"], config["sample"], config["connections"]))
     else:
         options = DeliveryOptions(concurrency=config["concurrency"], batch_size=config["batch_size"])
         result = asyncio.run(_send(Settings.model_validate(config["settings"]), options, config["index"]))
@@ -160,13 +182,19 @@ def fresh_database(url: str | None, workdir: Path) -> tuple[str, Any]:
     return f"{url}{joiner}options=-csearch_path%3D{schema}", drop
 
 
-def digest_size(ctx: Context, now: datetime) -> int:
-    shown = preview(ctx, "reader1@example.org", now)
+def floor_sample(ctx: Context, now: datetime, path: Path, count: int = FLOOR_SAMPLE) -> int:
+    """Real digests of the first `count` subscribers, built as the send path builds them, written to `path`
+    for the bare loop to send (the same bytes: a relay's work per message depends on their lines, not only
+    their size). Returns their mean size."""
     template = MessageTemplate(sender(ctx))
     url = "https://bench.example.org/unsubscribe/" + "t" * 90
-    message = template.build(shown.rendered, to="reader1@example.org", message_id="<x@bench.example.org>",
-                             unsubscribe_url=url, when=now)  # fmt: skip
-    return len(message)
+    messages = []
+    for n in range(1, count + 1):
+        shown = preview(ctx, f"reader{n}@example.org", now)
+        messages.append(template.build(shown.rendered, to=f"reader{n}@example.org", unsubscribe_url=url,
+                                       message_id=f"<{n}@bench.example.org>", when=now))  # fmt: skip
+    path.write_bytes(pickle.dumps(messages))
+    return round(sum(map(len, messages)) / len(messages))
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -188,18 +216,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         start = time.perf_counter()
         add_subscribers(ctx, args.subscribers, papers, now)
         setup = time.perf_counter() - start
-        size = digest_size(ctx, now)
+        sample = workdir / "floor-sample.pickle"
+        floor_bytes = floor_sample(ctx, now, sample, min(FLOOR_SAMPLE, args.subscribers))
+        sink_cpu, machine = [process_cpu_seconds(sink.pid)], [busy_cores()]
         connections = args.workers * args.concurrency
         floor_count = min(args.subscribers, FLOOR_MESSAGES)
-        floor_config = {"port": port, "size": size, "connections": args.concurrency}
+        floor_config = {"port": port, "sample": str(sample), "connections": args.concurrency}
         floors = collect([spawn("floor", {**floor_config, "count": floor_count // args.workers})
                           for _ in range(args.workers)])  # fmt: skip
         floor_rate = sum(f["sent"] for f in floors) / max(f["seconds"] for f in floors)
+        sink_cpu.append(process_cpu_seconds(sink.pid))
+        machine.append(busy_cores())
         start = time.perf_counter()
         config = {"settings": settings.model_dump(mode="json"), "concurrency": args.concurrency,
                   "batch_size": args.batch_size}  # fmt: skip
         workers = collect([spawn("send", {**config, "index": i}) for i in range(args.workers)])
         send_seconds = time.perf_counter() - start
+        sink_cpu.append(process_cpu_seconds(sink.pid))
+        machine.append(busy_cores())
     finally:
         ctx.close()
         sink.terminate()
@@ -216,7 +250,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "connections": connections, "database": "postgresql" if args.database else "sqlite",
         "received": received["received"], "distinct_recipients": received["distinct_recipients"],
         "valid": received["valid"], "duplicates": received["duplicates"],
-        "mean_bytes": received["mean_bytes"],
+        "mean_bytes": received["mean_bytes"], "floor_mean_bytes": floor_bytes,
         "counts": _sum_counts(workers), "seconds": round(stages["ingest"] + send_seconds, 2),
         "setup_seconds": round(setup, 2), "send_seconds": round(send_seconds, 2),
         "stages": {k: round(v, 2) for k, v in stages.items()},
@@ -224,12 +258,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio": round(rate / floor_rate, 3) if floor_rate else None,
         "cpu_ms_per_msg": {"workers": round(1000 * sum(w["cpu_s"] for w in workers) / max(1, sent), 2),
                            "helpers": round(1000 * sum(w["helper_cpu_s"] for w in workers) / max(1, sent), 2),
-                           "floor": round(1000 * sum(f["cpu_s"] for f in floors) / max(1, floor_count), 2)},
+                           "floor": round(1000 * sum(f["cpu_s"] for f in floors) / max(1, floor_count), 2),
+                           **_sink_cpu(sink_cpu, floor_count, sent)},
+        "machine_busy": _machine_busy(machine),
         "peak_rss_mb": {"parent": peak_rss_mb(), "sink": received["peak_rss_mb"],
                         **{f"worker{i}": w["peak_rss_mb"] for i, w in enumerate(workers)},
                         **{f"helper{i}": w["helper_peak_rss_mb"] for i, w in enumerate(workers)},
                         "floor": max(f["peak_rss_mb"] for f in floors)},
     }  # fmt: skip
+
+
+def _sink_cpu(seconds: list[float | None], floor_count: int, sent: int) -> dict[str, float]:
+    """The sink's CPU per message while it received the floor's messages, then the full path's."""
+    if None in seconds or len(seconds) != 3:
+        return {}
+    before, floor, full = cast(list[float], seconds)
+    return {"sink_floor": round(1000 * (floor - before) / max(1, floor_count), 2),
+            "sink_full": round(1000 * (full - floor) / max(1, sent), 2)}  # fmt: skip
+
+
+def _machine_busy(marks: list[tuple[float, float] | None]) -> dict[str, float]:
+    """How busy all cores were (0-1) during the floor and during the full path: near 1, CPU is the limit."""
+    if None in marks or len(marks) != 3:
+        return {}
+    (b0, t0), (b1, t1), (b2, t2) = cast(list[tuple[float, float]], marks)
+    return {
+        "floor": round((b1 - b0) / max(t1 - t0, 1e-9), 2),
+        "full": round((b2 - b1) / max(t2 - t1, 1e-9), 2),
+    }
 
 
 def _sum_counts(workers: list[dict[str, Any]]) -> dict[str, int]:
@@ -265,8 +321,20 @@ def show(result: dict[str, Any]) -> None:
     print(f"received {result['received']:,} ({result['valid']:,} valid, mean {result['mean_bytes']:,} "
           f"bytes); ledger {result['counts']}")  # fmt: skip
     cpu = result["cpu_ms_per_msg"]
-    print(f"CPU ms per message (process time, robust to a busy machine): senders {cpu['workers']}, "
-          f"their batch-building helpers {cpu['helpers']}, bare loop {cpu['floor']}")  # fmt: skip
+    print(
+        f"CPU ms per message (process time, robust to a busy machine): senders {cpu['workers']}, "
+        f"their batch-building helpers {cpu['helpers']}, bare loop {cpu['floor']}"
+        + (
+            f"; sink {cpu['sink_full']} (full path), {cpu['sink_floor']} (floor)"
+            if "sink_full" in cpu
+            else ""
+        )
+    )
+    busy = result["machine_busy"]
+    if busy:
+        print(
+            f"all cores busy: {busy['floor']:.0%} during the floor, {busy['full']:.0%} during the full path"
+        )
     print("peak RSS MB: " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items()))
 
 

@@ -2,8 +2,8 @@
 
     python bench/send.py --messages 10000 --concurrency 4 [--database URL] [--json]
 
-The sink (bench/sink.py) runs in another process. The floor is a bare aiosmtplib loop sending pre-built
-messages of a real digest's size over the same number of reused connections; the full path is
+The sink (bench/sink.py) runs in another process. The floor is a bare aiosmtplib loop sending the same
+bytes (real digests, built before it starts) over the same number of reused connections; the full path is
 `digest.worker.run_worker` (ledger -> claim -> rank -> render -> MIME -> SMTP) for N subscribers due now.
 This is bench/daily_cycle.py with one worker, reporting the send rates; see that file for the details.
 """

@@ -3,8 +3,12 @@
 Prints its port on the first line of stdout; on SIGTERM (or stdin closing) prints one JSON line with what it
 received: the message count, how many distinct recipients, how many were valid digests (multipart/
 alternative with text then HTML, an unsubscribe URL in List-Unsubscribe, one-click, To = the envelope
-recipient) and the mean message size. The check reads headers and the MIME skeleton, not the whole body, so
-that the sink's own CPU cost stays close to a real relay's.
+recipient) and the mean message size.
+
+While the run is measured, the sink does for every message, the bare loop's and the digests alike, only what
+a relay does: take it, and keep its header block and MIME skeleton check. The header parsing of the check
+waits for the end of the run: done inline, it cost 0.36 ms of CPU for each digest and nothing for the bare
+loop's messages (counted apart), on the two cores the senders being compared share.
 """
 
 from __future__ import annotations
@@ -29,53 +33,60 @@ FLOOR_DOMAIN = "@floor.invalid"
 
 class Tally:
     def __init__(self) -> None:
-        self.recipients: Counter[str] = Counter()
-        self.valid = 0
-        self.size = 0
-        self.floor = 0
+        # (recipients, header block, MIME skeleton as expected, size) of every message, in arrival order
+        self.kept: list[tuple[tuple[str, ...], bytes, bool, int]] = []
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         data = bytes(envelope.original_content)
-        if envelope.rcpt_tos[0].endswith(FLOOR_DOMAIN):  # the bare loop's messages: counted apart
-            self.floor += 1
-            return "250 2.0.0 Queued"
-        for recipient in envelope.rcpt_tos:
-            self.recipients[recipient] += 1
-        self.valid += valid_digest(data, envelope.rcpt_tos)
-        self.size += len(data)
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.kept.append((tuple(envelope.rcpt_tos), head, skeleton_ok(head, body), len(data)))
         return "250 2.0.0 Queued"
 
     def summary(self) -> dict[str, Any]:
-        received = sum(self.recipients.values())
+        recipients: Counter[str] = Counter()
+        valid = size = floor = 0
+        for tos, head, skeleton, length in self.kept:
+            if tos[0].endswith(FLOOR_DOMAIN):  # the bare loop's messages: counted apart
+                floor += 1
+                continue
+            recipients.update(tos)
+            valid += skeleton and headers_ok(head, tos)
+            size += length
+        received = sum(recipients.values())
         return {
             "received": received,
-            "distinct_recipients": len(self.recipients),
-            "duplicates": sum(n - 1 for n in self.recipients.values() if n > 1),
-            "valid": self.valid,
-            "mean_bytes": round(self.size / received) if received else 0,
-            "floor_received": self.floor,
+            "distinct_recipients": len(recipients),
+            "duplicates": sum(n - 1 for n in recipients.values() if n > 1),
+            "valid": valid,
+            "mean_bytes": round(size / received) if received else 0,
+            "floor_received": floor,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
 
 
-def valid_digest(data: bytes, recipients: list[str]) -> bool:
-    head, _, body = data.partition(b"\r\n\r\n")
-    headers = _PARSER.parsebytes(head + b"\r\n\r\n")
+def skeleton_ok(head: bytes, body: bytes) -> bool:
+    """Two parts in a multipart body, text/plain then text/html, and a closing boundary."""
     boundary = _BOUNDARY.search(head)
-    if boundary is None or headers.get_content_type() != "multipart/alternative":
+    if boundary is None:
         return False
-    dash = b"--" + boundary.group(1)
-    parts = body.split(dash)
+    parts = body.split(b"--" + boundary.group(1))
     return (
-        len(recipients) == 1
+        len(parts) == 4
+        and b"Content-Type: text/plain" in parts[1]
+        and b"Content-Type: text/html" in parts[2]
+        and parts[3].startswith(b"--")
+    )
+
+
+def headers_ok(head: bytes, recipients: tuple[str, ...]) -> bool:
+    headers = _PARSER.parsebytes(head + b"\r\n\r\n")
+    return (
+        headers.get_content_type() == "multipart/alternative"
+        and len(recipients) == 1
         and headers["To"] == recipients[0]
         and bool(headers["Message-ID"])
         and "<https://" in (headers["List-Unsubscribe"] or "")
         and headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        and len(parts) == 4
-        and b"Content-Type: text/plain" in parts[1]
-        and b"Content-Type: text/html" in parts[2]
-        and parts[3].startswith(b"--")
     )
 
 

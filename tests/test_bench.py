@@ -3,12 +3,21 @@ so they must keep working): real sink process, real helper process, and their ow
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+
+from digest.mime import Sender
+from digest.mime_fast import MessageTemplate
+from digest.records import RenderedEmail
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -28,3 +37,43 @@ def test_a_send_benchmark_runs_and_checks_every_digest(command: list[str]) -> No
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["ok"] and result["received"] == 30 and result["valid"] == 30
     assert result["msgs_per_s"] > 0 and result["floor_msgs_per_s"] > 0
+    if command[0] == "daily_cycle.py" and Path("/proc/stat").exists():
+        assert result["cpu_ms_per_msg"]["sink_full"] > 0 and 0 < result["machine_busy"]["full"] <= 1
+
+
+def _sink() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_sink", BENCH / "sink.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _delivered(tally: Any, message: bytes, *recipients: str) -> None:
+    envelope = SimpleNamespace(original_content=message, rcpt_tos=list(recipients))
+    asyncio.run(tally.handle_DATA(None, None, envelope))
+
+
+def test_the_sinks_deferred_check_counts_only_whole_digests_for_their_recipient() -> None:
+    sink = _sink()
+    template = MessageTemplate(
+        Sender(address="digest@example.org", name="Digest", list_id="Digest <d.example.org>")
+    )
+    when = datetime(2026, 11, 28, 7, tzinfo=UTC)
+
+    def digest(to: str) -> bytes:
+        rendered = RenderedEmail("Subject", "text\n", "<p>html</p>\n")
+        unsubscribe = "https://example.org/unsubscribe/t"
+        return template.build(rendered, to=to, message_id=f"<1.{to}>", unsubscribe_url=unsubscribe, when=when)
+
+    tally = sink.Tally()
+    _delivered(tally, digest("a@example.org"), "a@example.org")
+    _delivered(tally, digest("b@example.org"), "c@example.org")  # To is not the envelope recipient
+    no_one_click = digest("d@example.org").replace(b"List-Unsubscribe-Post:", b"X-Unsubscribe-Post:")
+    _delivered(tally, no_one_click, "d@example.org")
+    _delivered(tally, digest("e@example.org").replace(b"text/html", b"text/xml"), "e@example.org")
+    _delivered(tally, digest("a@example.org"), "a@example.org")  # a duplicate
+    _delivered(tally, b"Subject: x\r\n\r\nbody\r\n", "f1@floor.invalid")  # the bare loop's, counted apart
+    summary = tally.summary()
+    assert (summary["received"], summary["valid"], summary["duplicates"]) == (5, 2, 1)
+    assert (summary["distinct_recipients"], summary["floor_received"]) == (4, 1)
