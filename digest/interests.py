@@ -46,11 +46,6 @@ class Topic:
     categories: tuple[str, ...] = ()  # as written: "cs.CL"
     authors: tuple[str, ...] = ()  # as written, inner whitespace collapsed: "Yann LeCun"
 
-    @property
-    def matchers(self) -> tuple[str, ...]:
-        """Everything that can make a paper match, in display form (phrases quoted)."""
-        return self.words + tuple(f'"{p}"' for p in self.phrases)
-
 
 @dataclass(frozen=True, slots=True)
 class Interests:

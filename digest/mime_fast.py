@@ -5,7 +5,8 @@
 does it once per sender: the invariant headers (From, Reply-To, List-Id, List-Unsubscribe-Post,
 MIME-Version, Content-Type) and the part headers are folded once by the standard library's header registry
 and kept as bytes; per message, only Subject, To, Date, Message-ID and List-Unsubscribe are built, still
-through `EmailMessage` and the policy's folder, and the bodies are encoded as
+through `EmailMessage` and the policy's folder (To, Message-ID and List-Unsubscribe values of a plain one-word
+shape, which the folder writes back unchanged, skip it: see `_plain`), and the bodies are encoded as
 `EmailMessage.set_content` encodes them (`email.quoprimime.body_encode`), each distinct line once per run
 (digest/qp.py). tests/test_mime_fast.py proves the output byte-equal to `build_message` (the random multipart
 boundary aside).
