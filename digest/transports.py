@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import aiosmtplib
+from aiosmtplib.protocol import normalize_message_line_endings
 
 from digest.errors import DeliveryError
 
@@ -159,13 +160,13 @@ class SmtpTransport:
 
     async def _data(self, client: aiosmtplib.SMTP, recipient: str, message: bytes) -> None:
         try:
-            await client.data(message)
+            await _data(client, message, self._timeout)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(client)
             raise _refused(exc, f"SMTP {self._where} refused the message to {recipient!r}") from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
-            # aiosmtplib sends DATA and the message in one call, so a drop here may come after the final
-            # dot reached the server: the outcome is unknown, and a retry could deliver a second copy.
+            # A drop here may come after the final dot reached the server: the outcome is unknown, and a
+            # retry could deliver a second copy.
             client.close()
             raise DeliveryError(
                 f"SMTP {self._where}: connection lost while sending to {recipient!r}; "
@@ -181,6 +182,40 @@ class SmtpTransport:
             await client.rset()
         except (aiosmtplib.SMTPException, OSError):
             client.close()
+
+
+async def _data(client: aiosmtplib.SMTP, message: bytes, timeout: float) -> None:
+    """DATA, then the message as `wire_data` prepares it, through aiosmtplib's own command and reply calls.
+
+    `SMTP.data` would do the same, but prepares the payload with two regular expressions over the whole
+    message: about 0.1 ms of the sending process's CPU for a 13 KB digest, against 0.025 ms here."""
+    reply = await client.execute_command(b"DATA", timeout=timeout)
+    if reply.code != aiosmtplib.SMTPStatus.start_input:
+        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+    if client.protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    try:
+        client.protocol.write(wire_data(message))
+        # read_response marks a reply as expected before it yields, so the reply cannot arrive unseen.
+        reply = await client.protocol.read_response(timeout=timeout)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+        client.close()
+        raise
+    if reply.code != aiosmtplib.SMTPStatus.completed:
+        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+
+
+def wire_data(message: bytes) -> bytes:
+    """The DATA payload (RFC 5321 4.5.2): CRLF line endings, a dot doubled at the start of every line, and
+    the final dot. Byte-equal to what aiosmtplib's `data` sends (tested); built messages are all CRLF
+    already, which three counts prove, so only odd input goes through aiosmtplib's normalising."""
+    crlf = message.count(b"\r\n")
+    if not crlf == message.count(b"\n") == message.count(b"\r") or not message.endswith(b"\r\n"):
+        message = normalize_message_line_endings(message)
+    stuffed = message.replace(b"\r\n.", b"\r\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed + b".\r\n"
 
 
 class PooledTransport:

@@ -4,6 +4,7 @@ import asyncio
 import email
 import mailbox
 import os
+import random
 import re
 import shutil
 import socket
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from smtp_sink import SmtpSink, self_signed_tls
 from test_render import hf_items, view
 
@@ -30,6 +32,7 @@ from digest.deliver import (
 from digest.errors import DeliveryError
 from digest.records import RenderedEmail
 from digest.render import Renderer
+from digest.transports import wire_data
 
 UNSUBSCRIBE = "https://digest.example.org/unsubscribe/" + "eyJzIjo0Mn0.ZxYw-Q." + "k" * 90
 SENDER = Sender(
@@ -261,6 +264,28 @@ def test_smtp_server_receives_the_exact_message(sink: SmtpSink) -> None:
     assert got.sender == "bounces@example.org"
     assert got.recipients == ("ada@example.org",)
     assert got.data == raw
+
+
+def test_lines_that_start_with_a_dot_and_odd_line_endings_arrive_as_written(sink: SmtpSink) -> None:
+    dotted = build().replace(b"\r\n\r\n", b"\r\n\r\n.leading dot\r\n..two\r\n.\r\n", 1)
+    bare = b"Subject: bare\n\n.a line\rand lone CR\nno final newline"
+    run(send_all(plain(sink), [("ada@example.org", dotted), ("bob@example.org", bare)]))
+    assert [r.data for r in sink.received] == [
+        dotted,
+        b"Subject: bare\r\n\r\n.a line\r\nand lone CR\r\nno final newline\r\n",
+    ]
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("endings", [[b"\r\n"], [b"\r\n", b"\n", b"\r"]], ids=["crlf", "mixed"])
+def test_the_data_payload_is_byte_equal_to_what_aiosmtplib_would_send(
+    seed: int, endings: list[bytes]
+) -> None:
+    rng = random.Random(seed)
+    pieces = [*endings, b".", b"..", b"x", b"=2E", b" "]
+    message = b"".join(rng.choice(pieces) for _ in range(rng.randrange(0, 400)))
+    expected = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message)) + b".\r\n"
+    assert wire_data(message) == expected
 
 
 def test_one_smtp_connection_carries_many_messages(sink: SmtpSink) -> None:
