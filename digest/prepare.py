@@ -66,6 +66,13 @@ class RunCache:
             )
         return self.candidates
 
+    def warm(self, ctx: Context, session: Session, now: datetime) -> None:
+        """Load what every batch of the run shares (the candidates, the index's stem columns) ahead of the
+        first batch, through the path a batch takes, so that the cache is the one it will find."""
+        candidates = self.candidates_for(ctx, session, now)
+        for _ in rank_iter(candidates, [], ctx.rank_settings, now, stem_cache=self.stems):
+            pass
+
     def papers_for(self, session: Session, ids: Iterable[int]) -> dict[int, Paper]:
         missing = set(ids) - self.papers.keys()
         if missing:

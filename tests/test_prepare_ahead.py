@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import itertools
 import pickle
 import re
 import signal
@@ -34,9 +35,10 @@ from digest.claims import DeliveryOptions
 from digest.context import Context
 from digest.db import transaction, upgrade
 from digest.deliver import SmtpTransport
+from digest.mime_fast import MessageTemplate
 from digest.models import DeliveryStatus
 from digest.outcomes import Picks, SendReport
-from digest.prepare import Job
+from digest.prepare import Job, RunCache, mail_sender, prepare_batch
 from digest.prepare_ahead import BatchBuilder, Prepared, can_prepare_ahead
 from digest.records import Ranked, pickled_by_fields
 from digest.store_ledger import Claimed, Result, enqueue
@@ -88,8 +90,9 @@ def test_a_run_of_several_batches_is_built_by_the_helper_and_sends_each_digest_o
     for i in range(23):
         _subscribe(ctx, f"s{i}@example.org", "language models; agents")
     with SmtpSink() as sink:
-        report = _drain(ctx, sink, DeliveryOptions(concurrency=2, batch_size=5))
-    assert counting == [5, 5, 5, 5, 3]  # every batch went through the helper process
+        report = _drain(ctx, sink, DeliveryOptions(concurrency=2, batch_size=8))
+    # Every batch went through the helper process, started before the enqueue, so batches start small.
+    assert counting == [1, 2, 4, 8, 8]
     assert report.counts == {"sent": 23}
     assert {"rank", "render", "mime"} <= report.stages.keys()  # the helper's timings reach the report
     copies = Counter(r.recipients[0] for r in sink.received)
@@ -117,6 +120,13 @@ def test_a_subscriber_due_twice_in_consecutive_batches_is_never_sent_a_paper_twi
     assert report.counts == {"sent": 10}
 
 
+def test_batches_start_small_only_when_the_helper_was_started_ahead() -> None:
+    assert list(itertools.islice(worker.batch_sizes(1000, ramp=True), 6)) == [125, 250, 500, 1000, 1000, 1000]
+    assert list(itertools.islice(worker.batch_sizes(5, ramp=True), 5)) == [1, 2, 4, 5, 5]
+    assert list(itertools.islice(worker.batch_sizes(1000, ramp=False), 2)) == [1000, 1000]
+    assert list(itertools.islice(worker.batch_sizes(1, ramp=True), 2)) == [1, 1]
+
+
 def test_an_in_memory_database_or_the_setting_keeps_preparation_in_process(tmp_path: Path) -> None:
     assert can_prepare_ahead(make_settings(f"sqlite:///{tmp_path}/d.db", tmp_path))
     assert can_prepare_ahead(make_settings("postgresql+psycopg://postgres@127.0.0.1/test", tmp_path))
@@ -133,6 +143,24 @@ def test_a_single_batch_never_starts_the_helper(ctx: Context, counting: list[int
     with SmtpSink() as sink:
         report = _drain(ctx, sink, DeliveryOptions(concurrency=2, batch_size=5))
     assert counting == [] and report.counts == {"sent": 3}
+
+
+def test_warming_fills_the_cache_that_the_first_batch_then_uses(ctx: Context) -> None:
+    _load_papers(ctx)
+    ids = [_subscribe(ctx, f"s{i}@example.org", "language models") for i in range(3)]
+    with transaction(ctx.sessions) as session:
+        enqueue(session, [(i, TODAY) for i in ids], NOW)
+    cache = RunCache(MessageTemplate(mail_sender(ctx)))
+    with ctx.sessions() as session:
+        cache.warm(ctx, session, NOW)
+    candidates, index = cache.candidates, cache.stems.last
+    assert candidates and index is not None
+    unused = SmtpTransport("127.0.0.1", 1, security="plain")  # claiming sends nothing
+    claimed = worker._Engine(ctx, unused, "w", DeliveryOptions(), lambda: NOW).claim()
+    with ctx.sessions() as session:
+        jobs, _, _ = prepare_batch(ctx, session, claimed, NOW, cache, SendReport())
+    assert len(jobs) == 3
+    assert cache.candidates is candidates and cache.stems.last is index  # nothing was loaded or built again
 
 
 HOLDER = """
