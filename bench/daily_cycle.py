@@ -234,6 +234,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         send_seconds = time.perf_counter() - start
         sink_cpu.append(process_cpu_seconds(sink.pid))
         machine.append(busy_cores())
+        if getattr(args, "one_connection_floor", False):  # bench/send.py: issue 5's floor, after the rest
+            single = collect([spawn("floor", {**floor_config, "connections": 1, "count": floor_count})])[0]
+            floor1_rate = single["sent"] / single["seconds"]
     finally:
         ctx.close()
         sink.terminate()
@@ -256,6 +259,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "stages": {k: round(v, 2) for k, v in stages.items()},
         "msgs_per_s": round(rate, 1), "floor_msgs_per_s": round(floor_rate, 1),
         "ratio": round(rate / floor_rate, 3) if floor_rate else None,
+        **({"floor_one_connection_msgs_per_s": round(floor1_rate, 1),
+            "ratio_one_connection": round(rate / floor1_rate, 3)}
+           if getattr(args, "one_connection_floor", False) else {}),
         "cpu_ms_per_msg": {"workers": round(1000 * sum(w["cpu_s"] for w in workers) / max(1, sent), 2),
                            "helpers": round(1000 * sum(w["helper_cpu_s"] for w in workers) / max(1, sent), 2),
                            "floor": round(1000 * sum(f["cpu_s"] for f in floors) / max(1, floor_count), 2),

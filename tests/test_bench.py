@@ -37,6 +37,8 @@ def test_a_send_benchmark_runs_and_checks_every_digest(command: list[str]) -> No
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["ok"] and result["received"] == 30 and result["valid"] == 30
     assert result["msgs_per_s"] > 0 and result["floor_msgs_per_s"] > 0
+    if command[0] == "send.py":  # issue 5's floor (one connection), and the one over the same connections
+        assert result["floor_same_connections_msgs_per_s"] > 0 and result["ratio_same_connections"] > 0
     if command[0] == "daily_cycle.py" and Path("/proc/stat").exists():
         assert result["cpu_ms_per_msg"]["sink_full"] > 0 and 0 < result["machine_busy"]["full"] <= 1
 
