@@ -21,10 +21,10 @@ from digest.context import Context
 from digest.db import transaction
 from digest.deliver import MaildirTransport, SmtpTransport, Transport
 from digest.interests import parse_interests
-from digest.models import Delivery, DeliveryStatus, SentPaper, Subscriber, SubscriberStatus
+from digest.models import Delivery, DeliveryStatus, Paper, SentPaper, Subscriber, SubscriberStatus
 from digest.pipeline import SendReport, run_worker, send_due
 from digest.store import upsert_papers
-from digest.store_ledger import claim_batch, enqueue, start_sending
+from digest.store_ledger import Result, claim_batch, enqueue, record_results, start_sending
 from digest.store_subscribers import add_subscriber
 
 TODAY = date(2026, 11, 28)
@@ -182,6 +182,45 @@ def test_a_digest_left_sending_by_a_dead_sender_becomes_unknown_not_a_duplicate(
     assert report.outcomes == []
     assert _maildir(ctx) == []
     assert _ledger(ctx) == {(subscriber, TODAY): DeliveryStatus.UNKNOWN}
+
+
+def test_a_window_records_each_outcome_and_only_the_sent_rows_papers(ctx: Context) -> None:
+    _load_papers(ctx)
+    ids = [_subscribe(ctx, f"s{i}@example.org", "language models") for i in range(3)]
+    with transaction(ctx.sessions) as session:
+        papers = session.scalars(select(Paper.id).order_by(Paper.id).limit(3)).all()
+        enqueue(session, [(i, TODAY) for i in ids], NOW)
+        rows = claim_batch(session, "w", NOW, NOW, NOW + timedelta(minutes=5), 10)
+        marks = [
+            (r.delivery_id, f"<{r.subscriber_id}@x>", [papers[n], papers[2]]) for n, r in enumerate(rows)
+        ]
+        assert start_sending(session, "w", marks, NOW, NOW + timedelta(minutes=5)) == {
+            r.delivery_id for r in rows
+        }
+    later = NOW + timedelta(hours=1)
+    sent, retry, failed = rows
+    with transaction(ctx.sessions) as session:
+        outcomes = [
+            Result(
+                sent.delivery_id, sent.subscriber_id, DeliveryStatus.SENT, paper_ids=(papers[0], papers[2])
+            ),
+            Result(retry.delivery_id, retry.subscriber_id, DeliveryStatus.RETRY, "451", later, (papers[1],)),
+            Result(failed.delivery_id, failed.subscriber_id, DeliveryStatus.FAILED, "550 no such user"),
+        ]
+        record_results(session, outcomes, NOW, bounce_limit=3)
+    with transaction(ctx.sessions) as session:
+        got = {
+            d.id: (d.status, d.last_error, d.sent_at, d.claimed_by) for d in session.scalars(select(Delivery))
+        }
+        recorded = {(s, p) for s, p in session.execute(select(SentPaper.subscriber_id, SentPaper.paper_id))}
+        retry_at = session.scalar(select(Delivery.next_attempt_at).where(Delivery.id == retry.delivery_id))
+    assert got == {
+        sent.delivery_id: (DeliveryStatus.SENT, None, NOW, None),
+        retry.delivery_id: (DeliveryStatus.RETRY, "451", None, None),
+        failed.delivery_id: (DeliveryStatus.FAILED, "550 no such user", None, None),
+    }
+    assert retry_at == later
+    assert recorded == {(sent.subscriber_id, papers[0]), (sent.subscriber_id, papers[2])}
 
 
 def test_a_dry_run_records_and_sends_nothing(ctx: Context) -> None:
