@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from digest.config import Settings
 from digest.context import Context
@@ -32,6 +33,7 @@ from digest.mime_fast import MessageTemplate
 from digest.outcomes import SendReport
 from digest.prepare import Job, RunCache, mail_sender, prepare_batch
 from digest.store_ledger import Claimed, Result
+from digest.store_schedule import scheduled_count
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,31 @@ def prepare_here(ctx: Context, cache: RunCache, claimed: Sequence[Claimed], now:
 
 def can_prepare_ahead(settings: Settings) -> bool:
     return settings.delivery.prepare_processes > 0 and not in_memory_sqlite(settings.database.url)
+
+
+def start_for_the_day(
+    ctx: Context, now: datetime, digest_date: date | None, batch_size: int
+) -> BatchBuilder | None:
+    """Helpers started before the enqueue, when at least a batch is scheduled: their start (a new
+    interpreter, the day's papers and index: 1.4 s of the 2.2 s the sender waited for its first batch at
+    10,000 x 2,000) then overlaps the enqueue (0.7 s there). The count is an upper bound: the run after a
+    day's sending still counts everyone until its enqueue moves them to the next day, and starts helpers
+    for nothing once."""
+    with ctx.sessions() as session:
+        if scheduled_count(session, now, digest_date) < batch_size:
+            return None
+    return BatchBuilder(ctx.settings, ctx.settings.delivery.prepare_processes, now)
+
+
+def batch_sizes(batch_size: int, *, ramp: bool) -> Iterator[int]:
+    """Rows to claim for each batch of a drain. With `ramp`, an eighth of a batch, then a quarter, a half,
+    then whole ones: the first messages go out once an eighth is built, and each batch is built while the
+    one before (half its size) is being sent, which takes longer than building it."""
+    size = max(1, batch_size // 8) if ramp else batch_size
+    while size < batch_size:
+        yield size
+        size *= 2
+    yield from itertools.repeat(batch_size)
 
 
 class BatchBuilder:

@@ -8,7 +8,6 @@ SMTP answer leads to.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
 import socket
@@ -29,7 +28,14 @@ from digest.mime_fast import MessageTemplate
 from digest.models import DeliveryStatus, Subscriber
 from digest.outcomes import Outcome, Picks, SendReport
 from digest.prepare import Job, RunCache, build_job, mail_sender
-from digest.prepare_ahead import BatchBuilder, Prepared, can_prepare_ahead, prepare_here
+from digest.prepare_ahead import (
+    BatchBuilder,
+    Prepared,
+    batch_sizes,
+    can_prepare_ahead,
+    prepare_here,
+    start_for_the_day,
+)
 from digest.store_ledger import (
     Claimed,
     Result,
@@ -42,7 +48,7 @@ from digest.store_ledger import (
     skip_inactive,
     start_sending,
 )
-from digest.store_schedule import due_digests, scheduled_count
+from digest.store_schedule import due_digests
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -77,7 +83,9 @@ async def run_worker(
     """
     engine = _Engine(ctx, transport, worker_id, options or DeliveryOptions.from_settings(ctx.settings), now)
     report = SendReport(keep=keep_outcomes)
-    builder = engine.builder_for_the_day(digest_date) if enqueue_due else None
+    builder = None
+    if enqueue_due and can_prepare_ahead(ctx.settings):
+        builder = start_for_the_day(ctx, engine.now(), digest_date, engine.options.batch_size)
     try:
         if enqueue_due:
             with report.timed("enqueue"), transaction(ctx.sessions) as session:
@@ -104,17 +112,6 @@ class _Engine:
 
     def _lease_until(self) -> datetime:
         return utc_now() + self.options.lease
-
-    def builder_for_the_day(self, digest_date: date | None) -> BatchBuilder | None:
-        """Helpers started before the enqueue, when at least a batch is scheduled: their start (a new
-        interpreter, the day's papers and index: 1.4 s of the 2.2 s the sender waited for its first batch
-        at 10,000 x 2,000) then overlaps the enqueue (0.7 s there)."""
-        if not can_prepare_ahead(self.ctx.settings):
-            return None
-        with self.ctx.sessions() as session:
-            if scheduled_count(session, self.now(), digest_date) < self.options.batch_size:
-                return None
-        return BatchBuilder(self.ctx.settings, self.ctx.settings.delivery.prepare_processes, self.now())
 
     async def drain(
         self, report: SendReport, stop: asyncio.Event, builder: BatchBuilder | None = None
@@ -302,17 +299,6 @@ class _Engine:
             return Result(job.delivery_id, job.subscriber_id, decision.status, str(exc),
                           decision.next_attempt_at, paper_ids, decision.bounce)  # fmt: skip
         return Result(job.delivery_id, job.subscriber_id, DeliveryStatus.SENT, paper_ids=paper_ids)
-
-
-def batch_sizes(batch_size: int, *, ramp: bool) -> Iterator[int]:
-    """Rows to claim for each batch of a drain. With `ramp`, an eighth of a batch, then a quarter, a half,
-    then whole ones: the first messages go out once an eighth is built, and each batch is built while the
-    one before (half its size) is being sent, which takes longer than building it."""
-    size = max(1, batch_size // 8) if ramp else batch_size
-    while size < batch_size:
-        yield size
-        size *= 2
-    yield from itertools.repeat(batch_size)
 
 
 def _outcome(email: str, day: date, result: Result, job: Job | None) -> Outcome:

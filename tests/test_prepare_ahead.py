@@ -30,7 +30,7 @@ from conftest import NOW, make_settings
 from smtp_sink import SmtpSink
 from test_pipeline import TODAY, _ledger, _load_papers, _subscribe
 
-from digest import worker
+from digest import prepare_ahead, worker
 from digest.claims import DeliveryOptions
 from digest.context import Context
 from digest.db import transaction, upgrade
@@ -39,7 +39,7 @@ from digest.mime_fast import MessageTemplate
 from digest.models import DeliveryStatus
 from digest.outcomes import Picks, SendReport
 from digest.prepare import Job, RunCache, mail_sender, prepare_batch
-from digest.prepare_ahead import BatchBuilder, Prepared, can_prepare_ahead
+from digest.prepare_ahead import BatchBuilder, Prepared, batch_sizes, can_prepare_ahead
 from digest.records import Ranked, pickled_by_fields
 from digest.store_ledger import Claimed, Result, enqueue
 
@@ -58,6 +58,7 @@ class CountingBuilder(BatchBuilder):
 def counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     CountingBuilder.submitted = []
     monkeypatch.setattr(worker, "BatchBuilder", CountingBuilder)
+    monkeypatch.setattr(prepare_ahead, "BatchBuilder", CountingBuilder)
     return CountingBuilder.submitted
 
 
@@ -121,10 +122,10 @@ def test_a_subscriber_due_twice_in_consecutive_batches_is_never_sent_a_paper_twi
 
 
 def test_batches_start_small_only_when_the_helper_was_started_ahead() -> None:
-    assert list(itertools.islice(worker.batch_sizes(1000, ramp=True), 6)) == [125, 250, 500, 1000, 1000, 1000]
-    assert list(itertools.islice(worker.batch_sizes(5, ramp=True), 5)) == [1, 2, 4, 5, 5]
-    assert list(itertools.islice(worker.batch_sizes(1000, ramp=False), 2)) == [1000, 1000]
-    assert list(itertools.islice(worker.batch_sizes(1, ramp=True), 2)) == [1, 1]
+    assert list(itertools.islice(batch_sizes(1000, ramp=True), 6)) == [125, 250, 500, 1000, 1000, 1000]
+    assert list(itertools.islice(batch_sizes(5, ramp=True), 5)) == [1, 2, 4, 5, 5]
+    assert list(itertools.islice(batch_sizes(1000, ramp=False), 2)) == [1000, 1000]
+    assert list(itertools.islice(batch_sizes(1, ramp=True), 2)) == [1, 1]
 
 
 def test_an_in_memory_database_or_the_setting_keeps_preparation_in_process(tmp_path: Path) -> None:
