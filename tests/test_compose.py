@@ -16,7 +16,7 @@ from digest.compose import Links, digest_view
 from digest.models import Interest, Paper, Subscriber
 from digest.records import DigestItem, Ranked
 from digest.render import Renderer
-from digest.tokens import Purpose, Tokens
+from digest.tokens import Purpose, TokenClaims, Tokens
 
 DAY = date(2026, 6, 16)
 
@@ -133,3 +133,28 @@ def test_feedback_links_equal_the_general_url_builder(tmp_path: Path) -> None:
     for paper_id in (1, 42, 10**9):
         for vote in ("more", "less"):
             assert links.feedback(paper_id, vote) == links.url(Purpose.FEEDBACK, paper=paper_id, vote=vote)
+
+
+def test_tokens_equal_the_librarys_to_the_byte_at_any_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tokens copy a keyed HMAC instead of letting the library build a signer per token: with the clock
+    # pinned, every token must be the one the library's own dumps makes, for any claims and moment.
+    import hashlib
+    import random
+
+    from itsdangerous import URLSafeTimedSerializer
+    from itsdangerous.timed import TimestampSigner
+
+    rng = random.Random(5)
+    for secret in ("a-secret", "ключ", "x" * 80):
+        tokens = Tokens(secret)
+        for purpose in Purpose:
+            library = URLSafeTimedSerializer(
+                secret, salt=f"digest.{purpose}", signer_kwargs={"digest_method": hashlib.sha256}
+            )
+            for _ in range(40):
+                moment = rng.choice((1, 255, 256, 65536, 2**31 - 1, 2**32 + 5, rng.randrange(2**34)))
+                monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self, at=moment: at)
+                claims = [rng.choice((0, 1, rng.randrange(10**12))), rng.randrange(1000)]
+                made = tokens.make(purpose, *claims)
+                assert made == library.dumps(claims)
+                assert tokens.read(purpose, made) == TokenClaims(*claims)
