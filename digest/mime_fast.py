@@ -132,7 +132,13 @@ def _fold_slow(name: str, value: object) -> bytes:
 def _fold_subject(subject: str) -> bytes:
     # Subjects repeat across subscribers (first paper, count, date) and usually hold a non-ASCII "·",
     # which only the registry folds right: fold each distinct one once.
-    return _fold_slow("Subject", subject)
+    if len(subject.splitlines()) > 1:  # EmailMessage refuses these: let it, with its own error
+        return _fold_slow("Subject", subject)
+    # What EmailMessage.__setitem__ then fold_binary do for a str value (header_store_parse makes the
+    # header with the registry; fold_binary folds it and encodes), without a message and its header list
+    # around it: an eighth of each distinct subject's cost. Equal to _fold_slow, tested.
+    folded: str = _BODY_POLICY.header_factory("Subject", subject).fold(policy=POLICY)
+    return folded.encode("utf8" if POLICY.utf8 else "ascii", "surrogateescape")
 
 
 def _fixed_headers(sender: Sender, boundary: str) -> EmailMessage:

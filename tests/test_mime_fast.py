@@ -21,6 +21,7 @@ from digest.mime_fast import (
     _ONE_WORD,
     MessageTemplate,
     _fold_slow,
+    _fold_subject,
     _plain,
 )
 from digest.qp import LineMemo, body_encode, encode_whole
@@ -245,6 +246,28 @@ def test_a_repeated_subject_is_folded_once_and_identically() -> None:
     for to in ("ada@example.org", "grace@example.org", "ada@example.org"):
         slow, fast = both(RenderedEmail(subject, "t\n", "<p>h</p>\n"), to=to)
         assert fast == slow
+
+
+def test_subjects_folded_without_a_message_equal_the_email_message_fold() -> None:
+    """The subject's registry header folded directly, on generated subjects: ASCII and 8-bit words, "=?",
+    quotes and parentheses, runs of blanks, lengths past both line limits, and line breaks (refused)."""
+    rng = random.Random(11)
+    words = ["Agents", "·", "+", "9", "more", "papers", "Café", "ünï", "=?utf-8?q?x?=", "(a)", '"q"', "日本",
+             "x" * 80, "\t", "emoji😀", "-", "…", "a=b", "\x85"]  # fmt: skip
+    refused = 0
+    for _ in range(1500):
+        picked = [rng.choice(words) for _ in range(rng.randint(0, rng.choice([4, 12, 60])))]
+        subject = "".join(w + rng.choice([" ", " ", "  ", "\t"]) for w in picked).strip(" ")
+        _fold_subject.cache_clear()
+        try:
+            expected = _fold_slow("Subject", subject)
+        except ValueError:
+            refused += 1
+            with pytest.raises(ValueError, match="linefeed"):
+                _fold_subject(subject)
+            continue
+        assert _fold_subject(subject) == expected, repr(subject)
+    assert 0 < refused < 1000
 
 
 @pytest.mark.parametrize("seed", range(40))
