@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import date
 from urllib.parse import urlencode
 
@@ -43,6 +42,10 @@ class Links:
         and an int and a vote word ("more", "less") need no quoting."""
         return f"{self._base}/{Purpose.FEEDBACK}/{self.token(Purpose.FEEDBACK)}?paper={paper_id}&vote={vote}"
 
+    def digest(self, day: date) -> str:
+        """`url(DIGEST, date=day.isoformat())` without urlencode: an ISO date needs no quoting."""
+        return f"{self._base}/{Purpose.DIGEST}/{self.token(Purpose.DIGEST)}?date={day.isoformat()}"
+
     @property
     def unsubscribe(self) -> str:
         return self.url(Purpose.UNSUBSCRIBE)
@@ -71,23 +74,26 @@ def digest_view(
         topics=tuple(interest.query for interest in subscriber.interests),
         manage_url=links.url(Purpose.MANAGE),
         unsubscribe_url=links.unsubscribe,
-        web_url=links.url(Purpose.DIGEST, date=digest_date.isoformat()),
+        web_url=links.digest(digest_date),
         postal_address=settings.mail.postal_address,
         trending_only=trending_only,
     )
 
 
 def _item(paper: Paper, pick: Ranked, links: Links, cards: dict[int, DigestItem]) -> DigestItem:
-    card = cards.get(paper.id)
+    # pick.paper_id is the paper's id (papers are looked up by it), read without the ORM's attribute
+    # machinery; and the item is built field by field, as dataclasses.replace(card, explanation=...,
+    # matched=..., more_url=..., less_url=...) would build it, without replace's walk over the fields.
+    # tests/test_compose.py checks the order against replace.
+    paper_id = pick.paper_id
+    card = cards.get(paper_id)
     if card is None:
-        card = cards[paper.id] = _card(paper)
-    return replace(
-        card,
-        explanation=pick.explanation,
-        matched=pick.matched,
-        more_url=links.feedback(paper.id, "more"),
-        less_url=links.feedback(paper.id, "less"),
-    )
+        card = cards[paper_id] = _card(paper)
+    return DigestItem(
+        card.title, card.url, card.authors, card.published, card.categories, card.summary,
+        pick.explanation, pick.matched, card.pdf_url, card.code_url, card.hf_url, card.upvotes,
+        card.comments, card.github_stars, links.feedback(paper_id, "more"), links.feedback(paper_id, "less"),
+    )  # fmt: skip
 
 
 def _card(paper: Paper) -> DigestItem:

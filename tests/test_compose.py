@@ -158,3 +158,31 @@ def test_tokens_equal_the_librarys_to_the_byte_at_any_moment(monkeypatch: pytest
                 made = tokens.make(purpose, *claims)
                 assert made == library.dumps(claims)
                 assert tokens.read(purpose, made) == TokenClaims(*claims)
+
+
+def test_items_are_the_card_with_the_readers_fields_replaced(tmp_path: Path) -> None:
+    # _item builds each DigestItem positionally; a field added or moved in DigestItem must fail here.
+    from dataclasses import replace
+
+    from digest.compose import _card
+
+    settings = make_settings("sqlite:///unused.db", tmp_path)
+    shown, person = papers(), subscriber(3, ("agents",))
+    links = Links(settings, Tokens("test-secret"), person)
+    ranked = picks(sorted(shown), ("agents", "model"))
+    view = digest_view(settings, links, person, DAY, ranked, shown, new_count=12, cards={})
+    for item, pick in zip(view.items, ranked, strict=True):
+        expected = replace(
+            _card(shown[pick.paper_id]),
+            explanation=pick.explanation,
+            matched=pick.matched,
+            more_url=links.feedback(pick.paper_id, "more"),
+            less_url=links.feedback(pick.paper_id, "less"),
+        )
+        assert item == expected
+
+
+def test_the_digest_link_equals_the_general_url_builder(tmp_path: Path) -> None:
+    links = Links(make_settings("sqlite://", tmp_path), Tokens("k"), Subscriber(id=5, token_version=1))
+    for day in (date(1, 1, 1), DAY, date(9999, 12, 31)):
+        assert links.digest(day) == links.url(Purpose.DIGEST, date=day.isoformat())
