@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from jinja2 import TemplateError
+from jinja2 import TemplateError, UndefinedError
 from markupsafe import Markup
 from markupsafe import escape as escape_text
 
@@ -368,3 +368,37 @@ def test_highlighting_ascii_text_by_find_equals_the_alternation_regex(seed: int)
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 25)))
         chosen = tuple(rng.sample(words, rng.randint(0, 5)))
         assert str(highlight(text, list(chosen))) == _highlight_by_alternation(text, chosen), (text, chosen)
+
+
+def test_rendering_with_kept_templates_and_globals_equals_template_render() -> None:
+    # Renderer._fill keeps each template and its globals between messages; every part must still be what
+    # Environment.get_template(...).render(...) makes, for digests of every shape and for confirmations.
+    renderer = Renderer()
+    env = renderer._env
+
+    def plain(name: str, **context: object) -> tuple[str, str, str]:
+        subject = " ".join(env.get_template(f"email/{name}.subject.txt").render(**context).split())
+        text = env.get_template(f"email/{name}.txt").render(**context)
+        return subject, text, env.get_template(f"email/{name}.html").render(subject=subject, **context)
+
+    items = hf_items(12)
+    shapes = [view(items[:n], trending_only=n % 2 == 1, web_url="" if n % 3 else "https://d.example.org/w")
+              for n in (0, 1, 2, 5, 12)] + [view(items[:3], topics=(), postal_address="")]  # fmt: skip
+    for shown in shapes * 2:  # the second round reuses the kept templates
+        email = renderer.digest(shown)
+        matched = 0 if shown.trending_only else len(shown.items)
+        assert (email.subject, email.text, email.html) == plain("digest", view=shown, matched=matched)
+    confirm = {"email": "a@example.org", "confirm_url": "https://d.example.org/c/x", "interests": "<b>x</b>"}
+    email = renderer.confirmation(**confirm, postal_address="1 St")
+    assert (email.subject, email.text, email.html) == plain("confirm", **confirm, postal_address="1 St")
+
+
+def test_a_template_error_still_names_the_template_line(tmp_path: Path) -> None:
+    email = tmp_path / "templates" / "email"
+    email.mkdir(parents=True)
+    for name in ("digest.subject.txt", "digest.html"):
+        (email / name).write_text("x")
+    (email / "digest.txt").write_text("line one\n{{ view.no_such_field }}\n")
+    with pytest.raises(UndefinedError) as raised:
+        Renderer(tmp_path / "templates").digest(view(()))
+    assert any(frame.name == "top-level template code" for frame in raised.traceback)
