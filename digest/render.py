@@ -178,6 +178,7 @@ def long_date(day: date) -> str:
     return f"{day:%A} {day.day} {day:%B %Y}"
 
 
+@functools.lru_cache(maxsize=1024)  # every subject of a run names the same day
 def short_date(day: date) -> str:
     return f"{day:%b} {day.day}"
 
