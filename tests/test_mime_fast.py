@@ -194,6 +194,21 @@ def test_the_quoted_printable_encoder_equals_the_standard_librarys_on_random_tex
         assert body_encode(body, 76, "\n") == quoprimime.body_encode(body, 76), repr(body)
 
 
+def test_every_byte_is_quoted_as_the_standard_library_quotes_it() -> None:
+    # _quote_bytes replaces byte values present, in bytes; each of the 256 must come out as body_encode
+    # writes it, alone and among others, and the line memo (which quotes UTF-8 bytes) must agree.
+    rng = random.Random(3)
+    every = "".join(map(chr, range(256)))
+    assert body_encode(every, 10_000, "\n") == quoprimime.body_encode(every, 10_000)
+    for _ in range(300):
+        body = (
+            "".join(rng.choice(every) for _ in range(rng.randint(1, 120))).replace("\r", "").replace("\n", "")
+        )
+        assert body_encode(body, 10_000, "\n") == quoprimime.body_encode(body, 10_000), repr(body)
+        text = body.encode("latin-1").decode("utf-8", "replace") + "\n"  # what a template renders
+        assert LineMemo(76).encode(text) == encode_whole(text, 76), repr(text)
+
+
 def _generated(rng: random.Random, alphabet: str, low: int, high: int) -> str:
     return "".join(rng.choice(alphabet) for _ in range(rng.randint(low, high)))
 
