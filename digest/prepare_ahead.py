@@ -139,13 +139,20 @@ def _warm(now: datetime) -> None:
 
 
 def _prepare(claimed: list[Claimed], now: datetime) -> Prepared:
+    """One batch, with the cyclic garbage collector kept out of the way (measured at 30k x 2,000: helper
+    CPU 1.05 -> 0.95 ms a message with the freeze after each batch, -> 0.87 with no collection during it).
+
+    What the helper keeps for the whole drain (candidates, the stem index, paper cards, the line memo...)
+    grows over its first batches to hundreds of thousands of objects, which every full collection would walk
+    again while later batches allocate: frozen after each batch, they are left out. During a batch nearly
+    everything is freed by reference counting, so the collector only runs once, at its end, before the
+    freeze (no garbage is frozen; frozen objects are still freed when their last reference goes)."""
     ctx, cache = _HELPER["state"]
-    prepared = prepare_here(ctx, cache, claimed, now)
-    if not gc.get_freeze_count():
-        # After its first batch the helper holds what it keeps for the whole drain (candidates, the stem
-        # index, the line memo...): hundreds of thousands of objects that every full collection would
-        # walk again while later batches allocate. Frozen, they are left out: 1.31-1.35 -> 1.14-1.19 ms of
-        # helper CPU a message at 10k x 2,000. Later batches' garbage is collected as before.
-        gc.collect()
-        gc.freeze()
+    gc.disable()
+    try:
+        prepared = prepare_here(ctx, cache, claimed, now)
+    finally:
+        gc.enable()
+    gc.collect()
+    gc.freeze()
     return prepared

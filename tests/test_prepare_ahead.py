@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import gc
 import itertools
 import pickle
 import re
@@ -162,6 +163,27 @@ def test_warming_fills_the_cache_that_the_first_batch_then_uses(ctx: Context) ->
         jobs, _, _ = prepare_batch(ctx, session, claimed, NOW, cache, SendReport())
     assert len(jobs) == 3
     assert cache.candidates is candidates and cache.stems.last is index  # nothing was loaded or built again
+
+
+def test_a_batch_leaves_the_collector_on_and_what_it_kept_frozen_even_when_it_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def failing(*_: object) -> Prepared:
+        assert not gc.isenabled()  # no collection during a batch
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setitem(prepare_ahead._HELPER, "state", (None, None))
+    monkeypatch.setattr(prepare_ahead, "prepare_here", failing)
+    frozen = gc.get_freeze_count()
+    try:
+        with pytest.raises(RuntimeError):
+            prepare_ahead._prepare([], NOW)
+        assert gc.isenabled()
+        monkeypatch.setattr(prepare_ahead, "prepare_here", lambda *_: Prepared([], [], {}, {}))
+        assert prepare_ahead._prepare([], NOW) == Prepared([], [], {}, {})
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
 
 
 HOLDER = """
