@@ -8,7 +8,9 @@ helper processes (`delivery.prepare_processes`, default one; each with its own d
 helpers only read: every ledger write stays in the sender.
 
 A drain of less than one batch never starts the helper (starting a Python process costs about a second), and
-an in-memory SQLite database cannot be shared with another process, so both prepare in-process.
+an in-memory SQLite database cannot be shared with another process, so both prepare in-process. When a
+batch or more is due, `start_for_the_day` starts it before the enqueue, warm by the time the first batch
+is claimed, and that drain's batches start small (`batch_sizes`).
 """
 
 from __future__ import annotations
