@@ -33,7 +33,7 @@ from typing import Any, cast
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from population import add_subscribers, load_papers
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from digest.claims import DeliveryOptions
 from digest.config import DeliverySettings, Settings
@@ -41,12 +41,17 @@ from digest.context import Context
 from digest.db import upgrade
 from digest.deliver import PooledTransport, SmtpTransport
 from digest.mime_fast import MessageTemplate
-from digest.pipeline import preview, sender
+from digest.models import Subscriber
+from digest.outcomes import SendReport
+from digest.pipeline import sender
+from digest.prepare import RunCache, prepare_batch
+from digest.schedule import local_today
+from digest.store_ledger import Claimed
 from digest.worker import run_worker
 
 HERE = Path(__file__).resolve().parent
 FLOOR_MESSAGES = 10_000  # the floor is a rate: this many messages measure it well
-FLOOR_SAMPLE = 40  # real digests the floor sends in turn
+FLOOR_SAMPLE = 200  # real digests the floor sends in turn
 
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
@@ -183,16 +188,19 @@ def fresh_database(url: str | None, workdir: Path) -> tuple[str, Any]:
 
 
 def floor_sample(ctx: Context, now: datetime, path: Path, count: int = FLOOR_SAMPLE) -> int:
-    """Real digests of the first `count` subscribers, built as the send path builds them, written to `path`
-    for the bare loop to send (the same bytes: a relay's work per message depends on their lines, not only
-    their size). Returns their mean size."""
-    template = MessageTemplate(sender(ctx))
-    url = "https://bench.example.org/unsubscribe/" + "t" * 90
-    messages = []
-    for n in range(1, count + 1):
-        shown = preview(ctx, f"reader{n}@example.org", now)
-        messages.append(template.build(shown.rendered, to=f"reader{n}@example.org", unsubscribe_url=url,
-                                       message_id=f"<{n}@bench.example.org>", when=now))  # fmt: skip
+    """Real digests of `count` subscribers spread evenly over the population, built by the send path's own
+    batch code before the floor starts, written to `path` for the bare loop to send (the same bytes: a
+    relay's work per message depends on their lines, not only their size). Returns their mean size.
+
+    Until the fourth session these were the first 40 subscribers' digests, 8% larger on average than the
+    population's (22,285 against 20,674 bytes at 3,000 subscribers), which slowed the floor down."""
+    with ctx.sessions() as session:
+        rows = session.execute(select(Subscriber.id, Subscriber.timezone).order_by(Subscriber.id)).all()
+        chosen = rows[:: max(1, len(rows) // count)][:count]
+        claimed = [Claimed(0, sid, local_today(now, zone), 0) for sid, zone in chosen]
+        cache = RunCache(MessageTemplate(sender(ctx)))
+        jobs, _, _ = prepare_batch(ctx, session, claimed, now, cache, SendReport(keep=False))
+    messages = [job.message for job in jobs]
     path.write_bytes(pickle.dumps(messages))
     return round(sum(map(len, messages)) / len(messages))
 
