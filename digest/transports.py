@@ -160,7 +160,7 @@ class SmtpTransport:
 
     async def _data(self, client: aiosmtplib.SMTP, recipient: str, message: bytes) -> None:
         try:
-            await _data(client, message, self._timeout)
+            await _send_data(client, message, self._timeout)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(client)
             raise _refused(exc, f"SMTP {self._where} refused the message to {recipient!r}") from exc
@@ -184,7 +184,7 @@ class SmtpTransport:
             client.close()
 
 
-async def _data(client: aiosmtplib.SMTP, message: bytes, timeout: float) -> None:
+async def _send_data(client: aiosmtplib.SMTP, message: bytes, timeout: float) -> None:
     """DATA, then the message as `wire_data` prepares it, through aiosmtplib's own command and reply calls.
 
     `SMTP.data` would do the same, but prepares the payload with two regular expressions over the whole
