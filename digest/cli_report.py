@@ -16,7 +16,7 @@ from digest.models import Subscriber
 from digest.pipeline import SendReport
 from digest.store import count_papers, last_runs, list_sources
 from digest.store_ledger import status_counts
-from digest.store_schedule import due_digests, next_due
+from digest.store_schedule import due_pairs, next_due
 from digest.store_subscribers import interests_text
 
 
@@ -93,9 +93,9 @@ def print_source_rows(ctx: Context, *, as_json: bool) -> None:
 
 
 def print_status(ctx: Context, now: datetime, *, as_json: bool) -> None:
-    # due_digests moves each schedule past dates already done; status only looks, so nothing is committed.
+    # due_pairs moves each schedule past dates already done; status only looks, so nothing is committed.
     with ctx.sessions() as session:
-        due_now = len(due_digests(session, now))
+        due_now = len(due_pairs(session, now))
         counts = status_counts(session)
         runs: list[dict[str, Any]] = [
             {

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -56,13 +56,29 @@ class Result:
 
 
 def enqueue(session: Session, pairs: Iterable[tuple[int, date]], now: datetime) -> None:
-    """Write a pending row for each (subscriber, date) that has none; existing rows are left alone."""
-    rows = [
-        {"subscriber_id": s, "digest_date": d, "status": DeliveryStatus.PENDING, "attempts": 0,
-         "paper_ids": [], "created_at": now, "updated_at": now}
-        for s, d in dict.fromkeys(pairs)
+    """Write a pending row for each (subscriber, date) that has none; existing rows are left alone.
+
+    One INSERT ... SELECT per date and chunk of subscribers, with the columns every row shares bound once:
+    100,000 rows as parameter sets took 1.3 s, most of it converting each row's parameters.
+    """
+    days: dict[date, list[int]] = {}
+    for subscriber_id, day in dict.fromkeys(pairs):
+        days.setdefault(day, []).append(subscriber_id)
+    constants = [
+        literal(DeliveryStatus.PENDING, _D.c.status.type), literal(0, _D.c.attempts.type),
+        literal([], _D.c.paper_ids.type), literal(now, _D.c.created_at.type),
+        literal(now, _D.c.updated_at.type),
     ]  # fmt: skip
-    _insert_ignore(session, _D, rows)
+    columns = ["subscriber_id", "digest_date", "status", "attempts", "paper_ids", "created_at", "updated_at"]
+    insert = _dialect(session).insert
+    for day, ids in days.items():
+        for start in range(0, len(ids), _CHUNK):
+            rows = (
+                select(Subscriber.id, literal(day, _D.c.digest_date.type), *constants)
+                .where(Subscriber.id.in_(ids[start : start + _CHUNK]))
+                .order_by(Subscriber.id)
+            )
+            session.execute(insert(_D).from_select(columns, rows).on_conflict_do_nothing())
 
 
 def expire_leases(session: Session, clock: datetime, legacy_lease: timedelta) -> int:
@@ -276,8 +292,11 @@ def status_counts(session: Session) -> dict[str, int]:
 
 def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
     """INSERT ... ON CONFLICT DO NOTHING, on either backend, in bounded chunks."""
-    if not rows:
-        return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = _dialect(session).insert
     for start in range(0, len(rows), _CHUNK):
-        session.execute(dialect.insert(table).on_conflict_do_nothing(), rows[start : start + _CHUNK])
+        session.execute(insert(table).on_conflict_do_nothing(), rows[start : start + _CHUNK])
+
+
+def _dialect(session: Session) -> Any:
+    """The dialect module whose insert() has on_conflict_do_nothing."""
+    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite

@@ -48,7 +48,7 @@ from digest.store_ledger import (
     skip_inactive,
     start_sending,
 )
-from digest.store_schedule import due_digests
+from digest.store_schedule import due_pairs
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -90,8 +90,7 @@ async def run_worker(
         if enqueue_due:
             with report.timed("enqueue"), transaction(ctx.sessions) as session:
                 moment = now()
-                pairs = due_digests(session, moment, digest_date, with_interests=False)
-                enqueue(session, [(s.id, d) for s, d in pairs], moment)
+                enqueue(session, due_pairs(session, moment, digest_date), moment)
         await engine.drain(report, stop, builder)
     finally:
         if builder is not None:

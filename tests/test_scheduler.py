@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import FIXTURES, make_settings
 from loopback_http import LoopbackServer, Reply
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from digest import sources
 from digest.config import Settings
@@ -29,7 +29,8 @@ from digest.models import Delivery, DeliveryStatus, Paper, Source, Subscriber, S
 from digest.schedule import next_send_after, send_time
 from digest.scheduler import Jobs, SchedulerOptions, build_scheduler
 from digest.store import upsert_papers
-from digest.store_schedule import due_digests, next_due, reschedule
+from digest.store_ledger import enqueue
+from digest.store_schedule import due_digests, due_pairs, next_due, reschedule
 from digest.store_subscribers import add_subscriber
 
 HF = FIXTURES / "hf-daily-papers_2026-06_30papers.json"
@@ -331,3 +332,63 @@ def test_a_stored_time_that_is_no_send_time_moves_to_the_next_real_one(ctx: Cont
     with transaction(ctx.sessions) as session:
         assert due_digests(session, START) == []
         assert session.scalars(select(Subscriber.next_send_at)).one() == datetime(2026, 11, 1, 7, tzinfo=UTC)
+
+
+def test_a_reader_activated_without_a_schedule_gets_the_day_after_their_last_ledger_date(
+    ctx: Context,
+) -> None:
+    """Code that activates a subscriber without reschedule() leaves next_send_at empty: due_pairs gives
+    them a schedule, never a date at or before one their ledger already holds."""
+    with transaction(ctx.sessions) as session:
+        fresh = add_subscriber(
+            session, "fresh@example.org", parse_interests("x"), send_hour=7, timezone="UTC",
+            now=START - timedelta(days=3), confirmed=True,
+        )  # fmt: skip
+        known = add_subscriber(
+            session, "known@example.org", parse_interests("x"), send_hour=7, timezone="UTC",
+            now=START - timedelta(days=3), confirmed=True,
+        )  # fmt: skip
+        fresh.next_send_at = known.next_send_at = None
+        enqueue(session, [(known.id, date(2026, 10, 31))], START)  # today's row exists already
+        ids = fresh.id, known.id
+    with transaction(ctx.sessions) as session:
+        assert due_pairs(session, START) == [(ids[0], date(2026, 10, 31))]
+        stored = dict(session.execute(select(Subscriber.id, Subscriber.next_send_at)).all())
+    assert stored == {
+        ids[0]: datetime(2026, 10, 31, 7, tzinfo=UTC),
+        ids[1]: datetime(2026, 11, 1, 7, tzinfo=UTC),
+    }
+
+
+def test_enqueue_writes_one_pending_row_per_new_pair_and_leaves_existing_rows_alone(ctx: Context) -> None:
+    day, before = date(2026, 10, 31), date(2026, 10, 30)
+    with transaction(ctx.sessions) as session:
+        ids = [
+            add_subscriber(
+                session,
+                f"r{i}@example.org",
+                parse_interests("x"),
+                send_hour=7,
+                timezone="UTC",
+                now=START,
+                confirmed=True,
+            ).id
+            for i in range(3)
+        ]
+        enqueue(session, [(ids[0], day)], START)
+        session.execute(update(Delivery).values(status=DeliveryStatus.SENT))
+    with transaction(ctx.sessions) as session:
+        # a repeated pair, a pair already written, two dates of one reader, and a reader who is gone
+        enqueue(session, [(ids[1], day), (ids[1], day), (ids[0], day), (ids[2], before), (ids[2], day),
+                          (ids[2] + 99, day)], START + TICK)  # fmt: skip
+    with transaction(ctx.sessions) as session:
+        rows = session.execute(
+            select(Delivery.subscriber_id, Delivery.digest_date, Delivery.status, Delivery.attempts,
+                   Delivery.paper_ids, Delivery.created_at)
+        ).all()  # fmt: skip
+        assert sorted(rows) == [
+            (ids[0], day, DeliveryStatus.SENT, 0, [], START),
+            (ids[1], day, DeliveryStatus.PENDING, 0, [], START + TICK),
+            (ids[2], before, DeliveryStatus.PENDING, 0, [], START + TICK),
+            (ids[2], day, DeliveryStatus.PENDING, 0, [], START + TICK),
+        ]
