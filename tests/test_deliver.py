@@ -8,6 +8,7 @@ import random
 import re
 import shutil
 import socket
+import string
 import subprocess
 import time
 from collections.abc import Coroutine, Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtplib.email import quote_address
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from smtp_sink import SmtpSink, self_signed_tls
 from test_render import hf_items, view
@@ -32,7 +34,7 @@ from digest.deliver import (
 from digest.errors import DeliveryError
 from digest.records import RenderedEmail
 from digest.render import Renderer
-from digest.transports import wire_data
+from digest.transports import _path, wire_data
 
 UNSUBSCRIBE = "https://digest.example.org/unsubscribe/" + "eyJzIjo0Mn0.ZxYw-Q." + "k" * 90
 SENDER = Sender(
@@ -286,6 +288,58 @@ def test_the_data_payload_is_byte_equal_to_what_aiosmtplib_would_send(
     message = b"".join(rng.choice(pieces) for _ in range(rng.randrange(0, 400)))
     expected = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message)) + b".\r\n"
     assert wire_data(message) == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_envelope_addresses_go_on_the_command_line_as_aiosmtplib_would_put_them(seed: int) -> None:
+    """The sender writes dot-atom addresses itself (no parseaddr); anything else is left to aiosmtplib."""
+    rng = random.Random(seed)
+    atext = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
+
+    def dot_atom(alphabet: str) -> str:
+        words = ("".join(rng.choices(alphabet, k=rng.randint(1, 6))) for _ in range(rng.randint(1, 3)))
+        return ".".join(words)
+
+    for _ in range(5000):
+        address = f"{dot_atom(atext)}@{dot_atom(string.ascii_letters + string.digits + '-')}"
+        assert _path(address) == quote_address(address).encode("ascii")
+        odd = "".join(rng.choices(atext + '.@ <>()[]\\",;:\r\n\té', k=rng.randint(1, 12)))
+        path = _path(odd)
+        assert path is None or path == quote_address(odd).encode("ascii")
+    for address in [
+        '"a b"@example.org',
+        "a..b@example.org",
+        ".a@example.org",
+        "a@example.org>",
+        "é@example.org",
+    ]:
+        assert _path(address) is None
+
+
+@pytest.mark.parametrize(("step", "code"), [("MAIL", 451), ("MAIL", 550), ("RCPT", 452), ("RCPT", 550)])
+def test_a_refused_envelope_on_a_connection_in_use_is_classified_and_the_next_message_goes(
+    sink: SmtpSink, step: str, code: int
+) -> None:
+    """The second message on a connection takes the envelope path that skips aiosmtplib's quoting."""
+
+    async def scenario() -> DeliveryError:
+        transport = plain(sink)
+        try:
+            await transport.send("bounces@example.org", "ada@example.org", build())
+            sink.fail(step, code)  # type: ignore[arg-type]
+            with pytest.raises(DeliveryError) as refused:
+                await transport.send("bounces@example.org", "bob@example.org", build(to="bob@example.org"))
+            await transport.send("bounces@example.org", '"c d"@example.org', build(to="cd@example.org"))
+            return refused.value
+        finally:
+            await transport.close()
+
+    error = run(scenario())
+    assert error.permanent == (code >= 500)
+    assert not error.unknown
+    assert str(code) in str(error)
+    assert [r.recipients for r in sink.received] == [("ada@example.org",), ('"c d"@example.org',)]
+    assert sink.connections == 1
 
 
 def test_one_smtp_connection_carries_many_messages(sink: SmtpSink) -> None:
