@@ -46,7 +46,10 @@ class Job:
     attempts: int  # attempts before this one
     message_id: str
     message: bytes
-    picks: Picks
+    paper_ids: tuple[int, ...]  # the ranked papers, best first: what the ledger records
+    # None once a helper process dropped them for a sender that keeps no outcomes: they cost ~50 us a
+    # message to pickle there and unpickle in the sender, which needs only the ids.
+    picks: Picks | None
 
 
 @dataclass
@@ -245,6 +248,7 @@ def build_job(
         row.attempts,
         msg_id,
         message,
+        tuple(p.paper_id for p in picks.ranked),
         picks,
     )
 

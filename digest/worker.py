@@ -155,7 +155,7 @@ class _Engine:
         missed dates) would be ranked against sent papers that lack the earlier batch's: such rows are
         given back and claimed again once no unsent batch holds that subscriber."""
         ahead: deque[tuple[list[Claimed], Future[Prepared]]] = deque()
-        ahead.append((claimed, builder.submit(claimed, self.now())))
+        ahead.append((claimed, builder.submit(claimed, self.now(), keep_picks=report.keep)))
         try:
             while ahead:
                 claimed, future = ahead.popleft()
@@ -189,7 +189,7 @@ class _Engine:
                 batch = self.claim(busy=busy, limit=next(sizes))
             if not batch:
                 return
-            ahead.append((batch, builder.submit(batch, self.now())))
+            ahead.append((batch, builder.submit(batch, self.now(), keep_picks=report.keep)))
 
     def claim(
         self, only: int | None = None, busy: frozenset[int] | set[int] = frozenset(), limit: int | None = None
@@ -266,7 +266,7 @@ class _Engine:
         """Record `results` and mark `window` as sending, in one transaction; the ids still ours to send."""
         with transaction(self.ctx.sessions) as session:
             record_results(session, results, moment, self.options.bounce_limit)
-            marks = [(j.delivery_id, j.message_id, [p.paper_id for p in j.picks.ranked]) for j in window]
+            marks = [(j.delivery_id, j.message_id, j.paper_ids) for j in window]
             owned = start_sending(session, self.worker_id, marks, moment, self._lease_until())
             self._maybe_renew(session)
         return owned
@@ -288,7 +288,7 @@ class _Engine:
         return list(results)
 
     async def _send_one(self, job: Job) -> Result:
-        paper_ids = tuple(p.paper_id for p in job.picks.ranked)
+        paper_ids = job.paper_ids
         try:
             await self.transport.send(self.cache.template.sender.address, job.email, job.message)
         except DeliveryError as exc:
@@ -301,7 +301,8 @@ class _Engine:
 
 
 def _outcome(email: str, day: date, result: Result, job: Job | None) -> Outcome:
-    papers = job.picks.ranked if job is not None and result.status == DeliveryStatus.SENT else ()
+    picks = job.picks if job is not None and result.status == DeliveryStatus.SENT else None
+    papers = picks.ranked if picks is not None else ()
     return Outcome(email, day, str(result.status), papers, result.error)
 
 

@@ -29,6 +29,7 @@ from typing import ClassVar
 import pytest
 from conftest import NOW, make_settings
 from smtp_sink import SmtpSink
+from sqlalchemy import select
 from test_pipeline import TODAY, _ledger, _load_papers, _subscribe
 
 from digest import prepare_ahead, worker
@@ -37,7 +38,7 @@ from digest.context import Context
 from digest.db import transaction, upgrade
 from digest.deliver import SmtpTransport
 from digest.mime_fast import MessageTemplate
-from digest.models import DeliveryStatus
+from digest.models import Delivery, DeliveryStatus, Paper, SentPaper
 from digest.outcomes import Picks, SendReport
 from digest.prepare import Job, RunCache, mail_sender, prepare_batch
 from digest.prepare_ahead import BatchBuilder, Prepared, batch_sizes, can_prepare_ahead
@@ -49,27 +50,34 @@ class CountingBuilder(BatchBuilder):
     """The real helper process; counts what was submitted to it, to show the path was taken."""
 
     submitted: ClassVar[list[int]] = []
+    kept_picks: ClassVar[set[bool]] = set()
 
-    def submit(self, claimed: Sequence[Claimed], now: datetime) -> Future[Prepared]:
+    def submit(
+        self, claimed: Sequence[Claimed], now: datetime, *, keep_picks: bool = True
+    ) -> Future[Prepared]:
         CountingBuilder.submitted.append(len(claimed))
-        return super().submit(claimed, now)
+        CountingBuilder.kept_picks.add(keep_picks)
+        return super().submit(claimed, now, keep_picks=keep_picks)
 
 
 @pytest.fixture
 def counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     CountingBuilder.submitted = []
+    CountingBuilder.kept_picks = set()
     monkeypatch.setattr(worker, "BatchBuilder", CountingBuilder)
     monkeypatch.setattr(prepare_ahead, "BatchBuilder", CountingBuilder)
     return CountingBuilder.submitted
 
 
-def _drain(ctx: Context, sink: SmtpSink, options: DeliveryOptions, *, enqueue_due: bool = True) -> SendReport:
+def _drain(
+    ctx: Context, sink: SmtpSink, options: DeliveryOptions, *, enqueue_due: bool = True, keep: bool = True
+) -> SendReport:
     async def go() -> SendReport:
         transport = SmtpTransport(sink.host, sink.port, security="plain")
         try:
             return await worker.run_worker(
                 ctx, transport, asyncio.Event(), worker_id="w", now=lambda: NOW, options=options,
-                digest_date=TODAY, keep_outcomes=True, enqueue_due=enqueue_due,
+                digest_date=TODAY, keep_outcomes=keep, enqueue_due=enqueue_due,
             )  # fmt: skip
         finally:
             await transport.close()
@@ -96,11 +104,48 @@ def test_a_run_of_several_batches_is_built_by_the_helper_and_sends_each_digest_o
     # Every batch went through the helper process, started before the enqueue, so batches start small.
     assert counting == [1, 2, 4, 8, 8]
     assert report.counts == {"sent": 23}
+    assert all(outcome.papers for outcome in report.outcomes)  # kept outcomes keep their picks
     assert {"rank", "render", "mime"} <= report.stages.keys()  # the helper's timings reach the report
     copies = Counter(r.recipients[0] for r in sink.received)
     assert copies == Counter({f"s{i}@example.org": 1 for i in range(23)})
     assert all(_papers_in(r.data) for r in sink.received)  # real digests, with papers
     assert set(_ledger(ctx).values()) == {DeliveryStatus.SENT}
+
+
+def test_a_sender_that_keeps_no_outcomes_gets_paper_ids_only_and_records_what_each_message_holds(
+    ctx: Context, counting: list[int]
+) -> None:
+    _load_papers(ctx)
+    ids = {
+        _subscribe(ctx, f"s{i}@example.org", "language models; agents"): f"s{i}@example.org"
+        for i in range(12)
+    }
+    with SmtpSink() as sink:
+        report = _drain(ctx, sink, DeliveryOptions(concurrency=2, batch_size=4), keep=False)
+    assert CountingBuilder.kept_picks == {False} and len(counting) > 1
+    assert report.counts == {"sent": 12} and report.outcomes == []
+    with ctx.sessions() as session:
+        recorded = {ids[s]: {p.url for p in session.scalars(select(Paper).join(SentPaper).where(
+            SentPaper.subscriber_id == s))} for s in ids}  # fmt: skip
+    assert recorded == {r.recipients[0]: _papers_in(r.data) for r in sink.received}
+
+
+def test_the_helper_drops_the_picks_only_when_asked(ctx: Context) -> None:
+    _load_papers(ctx)
+    subscriber = _subscribe(ctx, "s@example.org", "language models")
+    with transaction(ctx.sessions) as session:
+        enqueue(session, [(subscriber, TODAY)], NOW)
+        claimed = [Claimed(session.scalars(select(Delivery.id)).one(), subscriber, TODAY, 0)]
+    builder = BatchBuilder(ctx.settings)
+    try:
+        kept = builder.submit(claimed, NOW).result()
+        dropped = builder.submit(claimed, NOW, keep_picks=False).result()
+    finally:
+        builder.close()
+    assert kept.jobs[0].picks is not None
+    assert kept.jobs[0].paper_ids == tuple(r.paper_id for r in kept.jobs[0].picks.ranked)
+    assert dropped.jobs[0].picks is None and dropped.jobs[0].paper_ids == kept.jobs[0].paper_ids
+    assert dropped.jobs[0].message == kept.jobs[0].message
 
 
 def test_a_subscriber_due_twice_in_consecutive_batches_is_never_sent_a_paper_twice(
@@ -212,11 +257,13 @@ def test_the_helper_leaves_when_its_sender_is_killed(tmp_path: Path) -> None:
 
 def test_prepared_batches_pickle_as_they_cross_processes() -> None:
     ranked = (Ranked(7, 0.5, "agents", ("agent",), 'matched "agent" in title', {"lexical": 0.5}),)
-    job = Job(1, 2, "a@example.org", date(2026, 11, 28), 0, "<1@x>", b"bytes", Picks(ranked, 12, True))
+    job = Job(1, 2, "a@example.org", date(2026, 11, 28), 0, "<1@x>", b"bytes", (7,), Picks(ranked, 12, True))
     result = Result(3, 4, DeliveryStatus.RETRY, "451", datetime(2026, 11, 28, tzinfo=UTC), (7,), True)
     prepared = Prepared([job], [result], {1: "a@example.org"}, {"rank": 0.5})
     back = pickle.loads(pickle.dumps(prepared))
-    assert back == prepared and type(back.jobs[0].picks.ranked[0]) is Ranked
+    assert (
+        back == prepared and back.jobs[0].picks is not None and type(back.jobs[0].picks.ranked[0]) is Ranked
+    )
     claimed = Claimed(5, 6, date(2026, 11, 27), 1)
     assert pickle.loads(pickle.dumps(claimed)) == claimed
 
