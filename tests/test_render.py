@@ -338,7 +338,6 @@ def test_single_spaced_paragraphs_are_filled_exactly_as_jinjas_wordwrap(seed: in
     env = Environment()
     pieces = ["a", "of", "research", "papers", "x" * 40, "y" * 90, "semi-supervised", "ünïcode", "e.g.",
               "reader1234@example.org", '"quoted', "about:", "learning;", "—", "😀"]  # fmt: skip
-    filled = 0
     for _ in range(400):
         text = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
         if rng.random() < 0.3:  # lines, blank ones, and the final line break a {% filter %} block leaves
@@ -349,11 +348,9 @@ def test_single_spaced_paragraphs_are_filled_exactly_as_jinjas_wordwrap(seed: in
             assert fill_paragraphs(text, width, "\n") == expected, (text, width)
             _wrapped.cache_clear()
             assert _wrapped(text, width, False, "\n", False) == expected
-            filled += 1
     for other in (" a b", "a b ", "a  b", "a\tb", "a \nb", "a\u00a0b", "a\u2003b", "a\x0b b"):
         assert fill_paragraphs(other, 10, "\n") is None, repr(other)
         assert _wrapped(other, 3, False, "\n", False) == do_wordwrap(env, other, 3, False, "\n", False)
-    assert filled == 800
 
 
 def _highlight_by_alternation(text: str, words: tuple[str, ...]) -> str:
