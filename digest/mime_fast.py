@@ -6,7 +6,8 @@ does it once per sender: the invariant headers (From, Reply-To, List-Id, List-Un
 MIME-Version, Content-Type) and the part headers are folded once by the standard library's header registry
 and kept as bytes; per message, only Subject, To, Date, Message-ID and List-Unsubscribe are built, still
 through `EmailMessage` and the policy's folder (To, Message-ID and List-Unsubscribe values of a plain one-word
-shape, which the folder writes back unchanged, skip it: see `_plain`), and the bodies are encoded as
+shape, which the folder writes back unchanged, skip it: see `_plain`; so do subjects of single-spaced
+printable words, whose fold is known: see `_fold_subject_fast`), and the bodies are encoded as
 `EmailMessage.set_content` encodes them (`email.quoprimime.body_encode`), each distinct line once per run
 (digest/qp.py). tests/test_mime_fast.py proves the output byte-equal to `build_message` (the random multipart
 boundary aside).
@@ -21,6 +22,7 @@ import functools
 import re
 import secrets
 from datetime import datetime
+from email import _encoded_words as _ew  # type: ignore[attr-defined]
 from email.errors import HeaderParseError
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
@@ -129,10 +131,18 @@ def _fold_slow(name: str, value: object) -> bytes:
     return _folded(head)[name]
 
 
-@functools.lru_cache(maxsize=32768)
 def _fold_subject(subject: str) -> bytes:
-    # Subjects repeat across subscribers (first paper, count, date) and usually hold a non-ASCII "·",
-    # which only the registry folds right: fold each distinct one once.
+    if _EW_SUBJECTS:
+        folded = _fold_subject_fast(subject)
+        if folded is not None:
+            return folded
+    return _fold_subject_registry(subject)
+
+
+@functools.lru_cache(maxsize=32768)
+def _fold_subject_registry(subject: str) -> bytes:
+    # The subjects _fold_subject_fast leaves (rare shapes, or all of them where its probes failed): fold
+    # each distinct one once.
     if len(subject.splitlines()) > 1:  # EmailMessage refuses these: let it, with its own error
         return _fold_slow("Subject", subject)
     # What EmailMessage.__setitem__ then fold_binary do for a str value (header_store_parse makes the
@@ -145,6 +155,56 @@ def _fold_subject(subject: str) -> bytes:
 
 # HeaderRegistry.__getitem__: the class its __call__ makes each header with (the registry is never remapped).
 _SUBJECT_HEADER = cast(HeaderRegistry, _BODY_POLICY.header_factory)["Subject"]
+_SUBJECT_FAST_MAX = 400  # UTF-8 bytes: see _fold_subject_fast
+
+
+def _fold_subject_fast(subject: str) -> bytes | None:
+    """The registry's fold of a subject of single-space-separated printable words, or None for any other.
+
+    Most subjects are distinct (a title, a count, the day), so the cache above rarely helps and the
+    registry's parse and fold were a quarter of building a message. For such a subject, _refold_parse_tree
+    writes ASCII words as they are, and folds every non-ASCII word into the encoded word started by the
+    first one (it re-decodes and re-encodes that word with the ASCII text since, on each later one): one
+    encoded word from the first non-ASCII word to the last, made by the registry's own encoder
+    (email._encoded_words). Up to 400 bytes, the header and every intermediate line stay below POLICY's
+    998-character limit (an encoded word is at most its base64 form plus 16 characters), so no line is
+    split. No "=?" (no encoded word to decode), no other blank than single spaces, no non-printable
+    character (no defects, no surrogates). tests/test_mime_fast.py checks it against the registry on
+    generated subjects; `_EW_SUBJECTS` does so on this interpreter's email package when imported."""
+    raw = subject.encode("utf-8", "surrogatepass")
+    if (
+        not subject
+        or len(raw) > _SUBJECT_FAST_MAX
+        or not subject.isprintable()
+        or "=?" in subject
+        or "  " in subject
+        or subject[0] == " "
+        or subject[-1] == " "
+    ):
+        return None
+    if len(raw) == len(subject):  # ASCII: the whole value as it is
+        return b"Subject: " + raw + b"\r\n"
+    words = subject.split(" ")
+    wide = [i for i, word in enumerate(words) if not word.isascii()]
+    first, last = wide[0], wide[-1] + 1
+    encoded: str = _ew.encode(" ".join(words[first:last]), charset="utf-8")
+    line = [*words[:first], encoded, *words[last:]]
+    return ("Subject: " + " ".join(line) + "\r\n").encode("ascii")
+
+
+def _fast_subjects_agree() -> bool:
+    """Whether this interpreter's registry folds as _fold_subject_fast does, on subjects of the shapes that
+    path takes; if not, every subject takes the registry. The folder is private to the email package and
+    may change (the generated subjects of tests/test_mime_fast.py fold alike on 3.11.7, 3.12.1, 3.13.0)."""
+    if POLICY.utf8 or (POLICY.max_line_length or 0) < 998 or POLICY.linesep != "\r\n":
+        return False
+    probes = ("Agents + 9 more papers · Nov 28", "Über a · b", "a b c", "· x ü", "é", "日本 (q) \"x\" 😀",
+              "Trending: Wafer Pattern… + 1 more · Nov 28", "ab·cd · e?=",
+              " ".join(["=3D_ü"] * 55))  # fmt: skip
+    return all(_fold_subject_fast(s) == _fold_subject_registry(s) for s in probes)
+
+
+_EW_SUBJECTS = _fast_subjects_agree()
 
 
 def _fixed_headers(sender: Sender, boundary: str) -> EmailMessage:

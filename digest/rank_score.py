@@ -181,12 +181,14 @@ def _picks(ctx: Context, q: ChunkQueries, topics: _Topics, profiles: Sequence[Pr
     )
     adjusted = relevance.values * (1 + feedback)
     is_pinned = among(relevance.keys, pinned.keys[pinned.values > 0])
-    keep = (adjusted >= settings.min_score) | is_pinned
+    # By position: four gathers through a boolean mask over every (subscriber, paper) match cost more
+    # than finding the kept ones once.
+    kept = np.flatnonzero((adjusted >= settings.min_score) | is_pinned)
     pinned_only = pinned.keys[lookup(relevance, pinned.keys) == 0]
-    keys = np.concatenate([relevance.keys[keep], pinned_only])
-    rel = np.concatenate([relevance.values[keep], np.zeros(len(pinned_only), dtype=np.float32)])
-    fb = np.concatenate([feedback[keep], np.zeros(len(pinned_only), dtype=np.float32)])
-    pin = np.concatenate([is_pinned[keep], np.ones(len(pinned_only), dtype=bool)])
+    keys = np.concatenate([relevance.keys[kept], pinned_only])
+    rel = np.concatenate([relevance.values[kept], np.zeros(len(pinned_only), dtype=np.float32)])
+    fb = np.concatenate([feedback[kept], np.zeros(len(pinned_only), dtype=np.float32)])
+    pin = np.concatenate([is_pinned[kept], np.ones(len(pinned_only), dtype=bool)])
     cols = keys % n_papers
     final = (rel * (1 + fb) * (1 + settings.trending_boost * ctx.trend[cols])).astype(np.float32)
     fresh = ~_sent(ctx, profiles, keys, n_papers)
@@ -196,7 +198,7 @@ def _picks(ctx: Context, q: ChunkQueries, topics: _Topics, profiles: Sequence[Pr
     # all come from `relevance` (positions `kept`); every pinned key is among the pinned ones.
     row = np.zeros(len(idx), dtype=np.int64)
     unpinned = ~pin[idx]
-    row[unpinned] = relevance_rows[np.flatnonzero(keep)[idx[unpinned]]]
+    row[unpinned] = relevance_rows[kept[idx[unpinned]]]
     if not unpinned.all():
         row[~unpinned] = pinned_rows[np.searchsorted(pinned.keys, keys[idx[~unpinned]])]
     return _Picks(keys[idx] // n_papers, cols[idx], row, final[idx], rel[idx], fb[idx], pin[idx])

@@ -27,6 +27,7 @@ from jinja2 import (
 )
 from jinja2.filters import do_wordwrap
 
+from digest.fill import fill_paragraphs
 from digest.highlight import highlight
 from digest.records import DigestItem, DigestView, RenderedEmail
 from digest.resources import resource_path
@@ -202,6 +203,10 @@ def wordwrap(
 
 @functools.lru_cache(maxsize=8192)
 def _wrapped(s: str, width: int, break_long_words: bool, newline: str, break_on_hyphens: bool) -> str:
+    if not (break_long_words or break_on_hyphens):  # the templates' use: see digest/fill.py
+        filled = fill_paragraphs(s, width, newline)
+        if filled is not None:
+            return filled
     return str(do_wordwrap(_PLAIN_ENV, s, width, break_long_words, newline, break_on_hyphens))
 
 

@@ -17,11 +17,14 @@ from digest.errors import DeliveryError
 from digest.mime import Sender, build_message, message_id
 from digest.mime_fast import (
     _ADDR_SPEC,
+    _EW_SUBJECTS,
     _MSG_ID,
     _ONE_WORD,
     MessageTemplate,
     _fold_slow,
     _fold_subject,
+    _fold_subject_fast,
+    _fold_subject_registry,
     _plain,
 )
 from digest.qp import LineMemo, body_encode, encode_whole
@@ -273,7 +276,7 @@ def test_subjects_folded_without_a_message_equal_the_email_message_fold() -> Non
     for _ in range(1500):
         picked = [rng.choice(words) for _ in range(rng.randint(0, rng.choice([4, 12, 60])))]
         subject = "".join(w + rng.choice([" ", " ", "  ", "\t"]) for w in picked).strip(" ")
-        _fold_subject.cache_clear()
+        _fold_subject_registry.cache_clear()
         try:
             expected = _fold_slow("Subject", subject)
         except ValueError:
@@ -283,6 +286,39 @@ def test_subjects_folded_without_a_message_equal_the_email_message_fold() -> Non
             continue
         assert _fold_subject(subject) == expected, repr(subject)
     assert 0 < refused < 1000
+
+
+def test_subjects_folded_by_the_fast_path_equal_the_registry_fold() -> None:
+    """_fold_subject_fast on generated subjects of single-spaced words: ASCII, 8-bit and 4-byte words,
+    specials, "=?" and "?=", encoded-word-like text, up to past its byte limit. Where it answers, the
+    answer is the registry's; and it answers for most (the digest subjects' shape)."""
+    rng = random.Random(12)
+    words = ["Agents", "·", "+", "9", "more", "papers", "Café", "ünï", "=?", "?=", "(a)", '"q"', "日本",
+             "x" * 80, "emoji😀", "-", "…", "a=b", "=C2=B7", "_", "?", "Nov", "28", "é" * 30]  # fmt: skip
+    answered = 0
+    for _ in range(3000):
+        picked = [rng.choice(words) for _ in range(rng.randint(1, rng.choice([3, 12, 40])))]
+        subject = " ".join(picked)
+        fast = _fold_subject_fast(subject)
+        if fast is not None:
+            answered += 1
+            assert fast == _fold_subject_registry(subject), repr(subject)
+    assert answered > 1500
+
+
+def test_the_fast_subject_path_leaves_other_shapes_to_the_registry() -> None:
+    for subject in ("", " a ·", "a  ·", "a\t·", "a\u00a0·", "=?utf-8?q?x?= ·", "é" * 201, "a\x85·"):
+        assert _fold_subject_fast(subject) is None, repr(subject)
+
+
+def test_real_digest_subjects_take_the_fast_path_and_fold_as_the_registry() -> None:
+    assert _EW_SUBJECTS  # this interpreter's folder passed the import-time probes
+    renderer = Renderer()
+    for items in (hf_items(10), hf_items(1), hf_items(0)):
+        subject = renderer.digest(view(items=items)).subject
+        fast = _fold_subject_fast(subject)
+        assert fast is not None
+        assert fast == _fold_subject_registry(subject)
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -322,6 +322,37 @@ def test_the_remembered_wordwrap_wraps_exactly_as_jinjas(width: int) -> None:
             )
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_single_spaced_paragraphs_are_filled_exactly_as_jinjas_wordwrap(seed: int) -> None:
+    """fill_paragraphs, the path without textwrap, on generated paragraphs: words shorter and longer than the
+    width (alone on their line), hyphens, punctuation, non-ASCII; and texts it must leave to textwrap."""
+    import random
+
+    from jinja2 import Environment
+    from jinja2.filters import do_wordwrap
+
+    from digest.fill import fill_paragraphs
+    from digest.render import _wrapped
+
+    rng = random.Random(seed)
+    env = Environment()
+    pieces = ["a", "of", "research", "papers", "x" * 40, "y" * 90, "semi-supervised", "ünïcode", "e.g.",
+              "reader1234@example.org", '"quoted', "about:", "learning;", "—", "😀"]  # fmt: skip
+    for _ in range(400):
+        text = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
+        if rng.random() < 0.3:  # lines, blank ones, and the final line break a {% filter %} block leaves
+            text = text.replace(" ", rng.choice(["\n", "\n\n", "\r\n", "\u2028"]), rng.randint(1, 3))
+            text += rng.choice(["", "\n", "\n\n"])
+        for width in (rng.randint(1, 100), 76):
+            expected = do_wordwrap(env, text, width, False, "\n", False)
+            assert fill_paragraphs(text, width, "\n") == expected, (text, width)
+            _wrapped.cache_clear()
+            assert _wrapped(text, width, False, "\n", False) == expected
+    for other in (" a b", "a b ", "a  b", "a\tb", "a \nb", "a\u00a0b", "a\u2003b", "a\x0b b"):
+        assert fill_paragraphs(other, 10, "\n") is None, repr(other)
+        assert _wrapped(other, 3, False, "\n", False) == do_wordwrap(env, other, 3, False, "\n", False)
+
+
 def _highlight_by_alternation(text: str, words: tuple[str, ...]) -> str:
     """The regex the highlighter stands for, kept here as the reference it must equal."""
     import re
