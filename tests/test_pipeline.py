@@ -401,3 +401,37 @@ def test_two_workers_draining_at_once_send_each_digest_once(ctx: Context) -> Non
     assert recipients == sorted(f"s{i}@example.org" for i in range(40))
     assert sum(r.counts.get("sent", 0) for r in reports) == 40
     assert set(_ledger(ctx).values()) == {DeliveryStatus.SENT}
+
+
+def test_rows_of_readers_who_left_after_the_enqueue_are_skipped_when_claimed_and_never_sent(
+    ctx: Context,
+) -> None:
+    _load_papers(ctx)
+    ids = {_subscribe(ctx, f"{name}@example.org", "language models"): name for name in ("ada", "bob", "cy")}
+    with transaction(ctx.sessions) as session:
+        enqueue(session, [(i, TODAY) for i in ids], NOW)
+        for subscriber in session.scalars(select(Subscriber).where(Subscriber.email != "ada@example.org")):
+            subscriber.status = (
+                SubscriberStatus.UNSUBSCRIBED
+                if subscriber.email == "bob@example.org"
+                else SubscriberStatus.BOUNCING
+            )
+
+    async def drain() -> SendReport:
+        transport = MaildirTransport(Path(ctx.settings.mail.maildir))
+        try:
+            return await run_worker(
+                ctx, transport, asyncio.Event(), worker_id="w", now=lambda: NOW, enqueue_due=False
+            )
+        finally:
+            await transport.close()
+
+    assert asyncio.run(drain()).counts == {"sent": 1}
+    assert [m["To"] for m in _maildir(ctx)] == ["ada@example.org"]
+    with transaction(ctx.sessions) as session:
+        rows = {
+            ids[d.subscriber_id]: (d.status, d.last_error, d.claimed_by)
+            for d in session.scalars(select(Delivery))
+        }
+    gone = (DeliveryStatus.SKIPPED, "the subscriber is no longer active", None)
+    assert rows == {"ada": (DeliveryStatus.SENT, None, None), "bob": gone, "cy": gone}
