@@ -74,13 +74,15 @@ def start_for_the_day(
 
 
 def batch_sizes(batch_size: int, *, ramp: bool) -> Iterator[int]:
-    """Rows to claim for each batch of a drain. With `ramp`, an eighth of a batch, then a quarter, a half,
-    then whole ones: the first messages go out once an eighth is built, and each batch is built while the
-    one before (half its size) is being sent, which takes longer than building it."""
+    """Rows to claim for each batch of a drain. With `ramp`, an eighth of a batch, then each half as large
+    again as the one before, then whole ones: the first messages go out once an eighth is built, and each
+    batch is built while the one before is being sent. Building a message takes the helper about two
+    thirds of the time sending one takes (0.75 against 1.15 ms at 100,000 x 2,000), so a batch half as
+    large again is ready in time; one twice as large was not, and the sender waited at every step."""
     size = max(1, batch_size // 8) if ramp else batch_size
     while size < batch_size:
         yield size
-        size *= 2
+        size += max(1, size // 2)
     yield from itertools.repeat(batch_size)
 
 
