@@ -92,15 +92,14 @@ def expire_leases(session: Session, clock: datetime, legacy_lease: timedelta) ->
                 and_(_D.c.lease_until.is_(None), _D.c.updated_at < clock - legacy_lease),
             ),
         )
-        .values(
-            status=DeliveryStatus.UNKNOWN,
-            last_error="the sender stopped while sending",
-            updated_at=clock,
-            claimed_by=None,
-            lease_until=None,
-        )
+        .values(_given_up(DeliveryStatus.UNKNOWN, "the sender stopped while sending", clock))
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _given_up(status: DeliveryStatus, why: str, now: datetime) -> dict[str, Any]:
+    """The values of a row no worker will send: its final state and why, with the lease let go."""
+    return {"status": status, "last_error": why, "updated_at": now, "claimed_by": None, "lease_until": None}
 
 
 def skip_inactive(session: Session, claimed: list[Claimed], now: datetime) -> list[Claimed]:
@@ -122,13 +121,7 @@ def skip_inactive(session: Session, claimed: list[Claimed], now: datetime) -> li
         session.execute(
             update(_D)
             .where(_D.c.id.in_(skipped[start : start + _CHUNK]), _D.c.status.in_(OPEN))
-            .values(
-                status=DeliveryStatus.SKIPPED,
-                last_error="the subscriber is no longer active",
-                updated_at=now,
-                claimed_by=None,
-                lease_until=None,
-            )
+            .values(_given_up(DeliveryStatus.SKIPPED, "the subscriber is no longer active", now))
         )
     return [c for c in claimed if c.subscriber_id not in gone]
 

@@ -116,7 +116,10 @@ class _Clock:
 
 def _owed(session: Session, rows: list[_Scheduled], clock: _Clock) -> list[tuple[int, date]]:
     """Each subscriber's oldest date still owed; moves `next_send_at` past the finished and dropped ones."""
-    starts = {row.id: row.next_send_at or _first_due(session, row, clock.now) for row in rows}
+    starts = {
+        row.id: row.next_send_at or _first_send(session, row.id, row.timezone, row.send_hour, clock.now)
+        for row in rows
+    }  # no stored moment: activated by code that did not call reschedule()
     days = {row.id: clock.due(starts[row.id], row.timezone, row.send_hour) for row in rows}
     done = finished_dates(session, list(days), {day for dates in days.values() for day in dates})
     pairs: list[tuple[int, date]] = []
@@ -141,11 +144,6 @@ def _owed(session: Session, rows: list[_Scheduled], clock: _Clock) -> list[tuple
         )
         session.execute(update_at, moves)
     return pairs
-
-
-def _first_due(session: Session, row: _Scheduled, now: datetime) -> datetime:
-    """An active subscriber without a schedule (activated by code that did not call reschedule())."""
-    return _first_send(session, row.id, row.timezone, row.send_hour, now)
 
 
 def reschedule(subscriber: Subscriber, now: datetime) -> None:

@@ -205,8 +205,8 @@ def _path(address: str) -> bytes | None:
 
 
 async def _command(client: aiosmtplib.SMTP, line: bytes, timeout: float, *good: int) -> None:
-    """One command whose reply must be one of `good`; what aiosmtplib's mail() and rcpt() do after quoting
-    (their refusals are SMTPResponseException too)."""
+    """One command whose reply must be one of `good`, else SMTPResponseException (what aiosmtplib's
+    mail(), rcpt() and data() raise on a refusal are its subclasses)."""
     reply = await client.execute_command(line, timeout=timeout)
     if reply.code not in good:
         raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
@@ -217,9 +217,7 @@ async def _send_data(client: aiosmtplib.SMTP, message: bytes, timeout: float) ->
 
     `SMTP.data` would do the same, but prepares the payload with two regular expressions over the whole
     message: about 0.1 ms of the sending process's CPU for a 13 KB digest, against 0.025 ms here."""
-    reply = await client.execute_command(b"DATA", timeout=timeout)
-    if reply.code != aiosmtplib.SMTPStatus.start_input:
-        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+    await _command(client, b"DATA", timeout, aiosmtplib.SMTPStatus.start_input)
     if client.protocol is None:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
     try:
