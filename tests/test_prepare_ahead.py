@@ -85,6 +85,17 @@ def _drain(
     return asyncio.run(go())
 
 
+def _without_tokens(message: bytes) -> list[str]:
+    """The headers and the decoded parts, with each signed token masked: a token carries the second it was
+    made in (itsdangerous reads the wall clock), so two builds of one digest differ there when they straddle
+    one."""
+    parsed = email.message_from_bytes(message, policy=email.policy.default)
+    parts = [part.get_content() for part in parsed.walk() if not part.is_multipart()]
+    assert len(parts) == 2 and all("/unsubscribe/" in part for part in parts)
+    texts = [f"{name}: {value}" for name, value in parsed.items()] + parts
+    return [re.sub(r"[\w-]+\.[\w-]+\.[\w-]{20,}", "TOKEN", text) for text in texts]  # payload.time.mac
+
+
 def _papers_in(message: bytes) -> set[str]:
     parsed = email.message_from_bytes(message, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
@@ -145,7 +156,7 @@ def test_the_helper_drops_the_picks_only_when_asked(ctx: Context) -> None:
     assert kept.jobs[0].picks is not None
     assert kept.jobs[0].paper_ids == tuple(r.paper_id for r in kept.jobs[0].picks.ranked)
     assert dropped.jobs[0].picks is None and dropped.jobs[0].paper_ids == kept.jobs[0].paper_ids
-    assert dropped.jobs[0].message == kept.jobs[0].message
+    assert _without_tokens(dropped.jobs[0].message) == _without_tokens(kept.jobs[0].message)
 
 
 def test_a_subscriber_due_twice_in_consecutive_batches_is_never_sent_a_paper_twice(
