@@ -7,9 +7,10 @@ Rows are written (`enqueue`) before any mail traffic. A worker claims a batch by
 `lease_until` in one statement (PostgreSQL: the batch is picked with FOR UPDATE SKIP LOCKED, so workers
 never wait on each other; SQLite serialises writers, and its UPDATE ... RETURNING is atomic). Claimed rows
 are marked `sending` a window at a time, in the same transaction that records the previous window's
-outcomes: one transaction per window instead of two per message, and a crash leaves at most one window
-`sending`, which `expire_leases` turns into `unknown` (it may have gone out: recorded, never resent).
-Every move checks the state it comes from, so a worker that lost its lease cannot overwrite its successor.
+outcomes (`digest.ledger_window`): one transaction per window instead of two per message, and a crash
+leaves at most one window `sending`, which `expire_leases` turns into `unknown` (it may have gone out:
+recorded, never resent). Every move checks the state it comes from, so a worker that lost its lease cannot
+overwrite its successor.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy import Table, and_, case, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from digest import ledger_window
+from digest.ledger_window import OPEN
 from digest.models import Delivery, DeliveryStatus, SentPaper, Subscriber, SubscriberStatus
 from digest.records import pickled_by_fields
 
-OPEN = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)  # states a sender may claim
 DONE = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.SKIPPED)
 _D = cast(Table, Delivery.__table__)
 _CHUNK = 2000  # rows per multi-row statement
@@ -167,64 +169,30 @@ def start_sending(
     lease_until: datetime,
 ) -> set[int]:
     """Mark (delivery id, message id, paper ids) rows `sending`; the ids this worker still holds."""
-    if not window:
-        return set()
-    owned = set(
-        session.execute(
-            update(_D)
-            .where(_D.c.id.in_([w[0] for w in window]), _D.c.claimed_by == worker, _D.c.status.in_(OPEN))
-            .values(
-                status=DeliveryStatus.SENDING,
-                attempts=_D.c.attempts + 1,
-                updated_at=now,
-                lease_until=lease_until,
-            )
-            .returning(_D.c.id)
-        ).scalars()
-    )
-    details = [{"b_id": i, "b_message_id": m, "b_paper_ids": list(p)} for i, m, p in window if i in owned]
-    if details:
-        session.execute(
-            update(_D)
-            .where(_D.c.id == bindparam("b_id"))
-            .values(message_id=bindparam("b_message_id"), paper_ids=bindparam("b_paper_ids")),
-            details,
-        )
-    return owned
+    return ledger_window.mark_sending(session, worker, window, now, lease_until) if window else set()
 
 
 def record_results(session: Session, results: Sequence[Result], now: datetime, bounce_limit: int) -> None:
     """Write a window's outcomes; sent papers and bounce counts go in the same transaction."""
     if not results:
         return
-    moved = [
-        {"b_id": r.delivery_id, "b_status": r.status, "b_error": r.error, "b_next": r.next_attempt_at,
-         "b_sent_at": now if r.status == DeliveryStatus.SENT else None}
-        for r in results
-    ]  # fmt: skip
-    session.execute(
-        update(_D)
-        .where(
-            _D.c.id == bindparam("b_id"), or_(*(_D.c.status == s for s in (DeliveryStatus.SENDING, *OPEN)))
-        )
-        .values(
-            status=bindparam("b_status"),
-            last_error=bindparam("b_error"),
-            next_attempt_at=bindparam("b_next"),
-            sent_at=bindparam("b_sent_at"),
-            updated_at=now,
-            claimed_by=None,
-            lease_until=None,
-        ),
-        moved,
+    sent = DeliveryStatus.SENT
+    ledger_window.record(
+        session,
+        [
+            (r.delivery_id, r.status, r.error, r.next_attempt_at, now if r.status == sent else None)
+            for r in results
+        ],
+        now,
     )
-    sent = [
-        {"subscriber_id": r.subscriber_id, "paper_id": p, "delivery_id": r.delivery_id}
+    papers = [
+        (r.subscriber_id, p, r.delivery_id)
         for r in results
-        if r.status == DeliveryStatus.SENT
+        if r.status == sent
         for p in dict.fromkeys(r.paper_ids)
     ]
-    _insert_ignore(session, SentPaper.__table__, sent)
+    for start in range(0, len(papers), _CHUNK):
+        ledger_window.record_sent_papers(session, papers[start : start + _CHUNK])
     bounced = sorted({r.subscriber_id for r in results if r.bounce})
     if bounced:
         session.execute(
@@ -299,13 +267,6 @@ def latest_sent(session: Session, subscriber_id: int) -> Delivery | None:
 def status_counts(session: Session) -> dict[str, int]:
     rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
     return {str(status): int(count) for status, count in rows}
-
-
-def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING, on either backend, in bounded chunks."""
-    insert = _dialect(session).insert
-    for start in range(0, len(rows), _CHUNK):
-        session.execute(insert(table).on_conflict_do_nothing(), rows[start : start + _CHUNK])
 
 
 def _dialect(session: Session) -> Any:

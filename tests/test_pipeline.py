@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, NOW
 from smtp_sink import SmtpSink
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from digest import sources
 from digest.claims import DeliveryOptions
@@ -221,6 +221,36 @@ def test_a_window_records_each_outcome_and_only_the_sent_rows_papers(ctx: Contex
     }
     assert retry_at == later
     assert recorded == {(sent.subscriber_id, papers[0]), (sent.subscriber_id, papers[2])}
+
+
+def test_a_sender_that_lost_its_rows_neither_marks_nor_overwrites_them(ctx: Context) -> None:
+    _load_papers(ctx)
+    ids = [_subscribe(ctx, f"s{i}@example.org", "language models") for i in range(3)]
+    lease = NOW + timedelta(minutes=5)
+    with transaction(ctx.sessions) as session:
+        paper = session.scalars(select(Paper.id).limit(1)).one()
+        enqueue(session, [(i, TODAY) for i in ids], NOW)
+        mine, theirs, done = claim_batch(session, "old", NOW, NOW, lease, 10)
+        session.execute(update(Delivery).where(Delivery.id == theirs.delivery_id).values(claimed_by="new"))
+        marks = [(r.delivery_id, f"<{r.delivery_id}@x>", [paper, paper]) for r in (mine, theirs, done)]
+        assert start_sending(session, "old", marks, NOW, lease) == {mine.delivery_id, done.delivery_id}
+        sent = Result(done.delivery_id, done.subscriber_id, DeliveryStatus.SENT, paper_ids=(paper,))
+        record_results(session, [sent], NOW, 3)
+    with transaction(ctx.sessions) as session:  # late writes for a row already recorded change nothing
+        record_results(session, [sent], NOW, 3)
+        late = [Result(r.delivery_id, r.subscriber_id, DeliveryStatus.FAILED, "late") for r in (done, mine)]
+        record_results(session, late, NOW, 3)
+    with transaction(ctx.sessions) as session:
+        got = {
+            d.id: (d.status, d.message_id, d.paper_ids, d.attempts) for d in session.scalars(select(Delivery))
+        }
+        recorded = session.execute(select(SentPaper.subscriber_id, SentPaper.paper_id)).all()
+    assert got == {
+        mine.delivery_id: (DeliveryStatus.FAILED, f"<{mine.delivery_id}@x>", [paper, paper], 1),
+        theirs.delivery_id: (DeliveryStatus.PENDING, None, [], 0),
+        done.delivery_id: (DeliveryStatus.SENT, f"<{done.delivery_id}@x>", [paper, paper], 1),
+    }
+    assert recorded == [(done.subscriber_id, paper)]
 
 
 def test_a_dry_run_records_and_sends_nothing(ctx: Context) -> None:
