@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from digest.compose import Links, digest_view
 from digest.context import Context
+from digest.db import among
 from digest.errors import DeliveryError, InterestError
 from digest.interests import parse_interests
 from digest.mime import Sender, message_id
@@ -176,7 +177,8 @@ def render_with(
 
 
 def load_subscribers(session: Session, ids: Iterable[int]) -> dict[int, Subscriber]:
-    query = select(Subscriber).where(Subscriber.id.in_(set(ids))).options(selectinload(Subscriber.interests))
+    query = select(Subscriber).where(among(session, Subscriber.id, sorted(set(ids))))
+    query = query.options(selectinload(Subscriber.interests))
     return {row.id: row for row in session.scalars(query)}
 
 

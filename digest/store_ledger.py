@@ -7,7 +7,7 @@ Rows are written (`enqueue`) before any mail traffic. A worker claims a batch by
 `lease_until` in one statement (PostgreSQL: the batch is picked with FOR UPDATE SKIP LOCKED, so workers
 never wait on each other; SQLite serialises writers, and its UPDATE ... RETURNING is atomic). Claimed rows
 are marked `sending` a window at a time, in the same transaction that records the previous window's
-outcomes (`digest.ledger_window`): one transaction per window instead of two per message, and a crash
+outcomes (`digest.ledger_writes`): one transaction per window instead of two per message, and a crash
 leaves at most one window `sending`, which `expire_leases` turns into `unknown` (it may have gone out:
 recorded, never resent). Every move checks the state it comes from, so a worker that lost its lease cannot
 overwrite its successor.
@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, case, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from digest import ledger_window
-from digest.ledger_window import OPEN
+from digest import ledger_writes
+from digest.db import among
+from digest.ledger_writes import OPEN
 from digest.models import Delivery, DeliveryStatus, SentPaper, Subscriber, SubscriberStatus
 from digest.records import pickled_by_fields
 
@@ -60,27 +60,10 @@ class Result:
 def enqueue(session: Session, pairs: Iterable[tuple[int, date]], now: datetime) -> None:
     """Write a pending row for each (subscriber, date) that has none; existing rows are left alone.
 
-    One INSERT ... SELECT per date and chunk of subscribers, with the columns every row shares bound once:
-    100,000 rows as parameter sets took 1.3 s, most of it converting each row's parameters.
+    The columns every row shares are bound once, not per row: 100,000 rows as parameter sets took 1.3 s,
+    most of it converting each row's parameters.
     """
-    days: dict[date, list[int]] = {}
-    for subscriber_id, day in dict.fromkeys(pairs):
-        days.setdefault(day, []).append(subscriber_id)
-    constants = [
-        literal(DeliveryStatus.PENDING, _D.c.status.type), literal(0, _D.c.attempts.type),
-        literal([], _D.c.paper_ids.type), literal(now, _D.c.created_at.type),
-        literal(now, _D.c.updated_at.type),
-    ]  # fmt: skip
-    columns = ["subscriber_id", "digest_date", "status", "attempts", "paper_ids", "created_at", "updated_at"]
-    insert = _dialect(session).insert
-    for day, ids in days.items():
-        for start in range(0, len(ids), _CHUNK):
-            rows = (
-                select(Subscriber.id, literal(day, _D.c.digest_date.type), *constants)
-                .where(Subscriber.id.in_(ids[start : start + _CHUNK]))
-                .order_by(Subscriber.id)
-            )
-            session.execute(insert(_D).from_select(columns, rows).on_conflict_do_nothing())
+    ledger_writes.enqueue(session, list(dict.fromkeys(pairs)), now)
 
 
 def expire_leases(session: Session, clock: datetime, legacy_lease: timedelta) -> int:
@@ -115,7 +98,7 @@ def skip_inactive(session: Session, claimed: list[Claimed], now: datetime) -> li
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         query = select(Subscriber.id).where(
-            Subscriber.id.in_(chunk), Subscriber.status != SubscriberStatus.ACTIVE
+            among(session, Subscriber.id, chunk), Subscriber.status != SubscriberStatus.ACTIVE
         )
         gone.update(session.scalars(query))
     skipped = [c.delivery_id for c in claimed if c.subscriber_id in gone]
@@ -169,7 +152,7 @@ def start_sending(
     lease_until: datetime,
 ) -> set[int]:
     """Mark (delivery id, message id, paper ids) rows `sending`; the ids this worker still holds."""
-    return ledger_window.mark_sending(session, worker, window, now, lease_until) if window else set()
+    return ledger_writes.mark_sending(session, worker, window, now, lease_until) if window else set()
 
 
 def record_results(session: Session, results: Sequence[Result], now: datetime, bounce_limit: int) -> None:
@@ -177,7 +160,7 @@ def record_results(session: Session, results: Sequence[Result], now: datetime, b
     if not results:
         return
     sent = DeliveryStatus.SENT
-    ledger_window.record(
+    ledger_writes.record(
         session,
         [
             (r.delivery_id, r.status, r.error, r.next_attempt_at, now if r.status == sent else None)
@@ -192,7 +175,7 @@ def record_results(session: Session, results: Sequence[Result], now: datetime, b
         for p in dict.fromkeys(r.paper_ids)
     ]
     for start in range(0, len(papers), _CHUNK):
-        ledger_window.record_sent_papers(session, papers[start : start + _CHUNK])
+        ledger_writes.record_sent_papers(session, papers[start : start + _CHUNK])
     bounced = sorted({r.subscriber_id for r in results if r.bounce})
     if bounced:
         session.execute(
@@ -223,7 +206,11 @@ def release(session: Session, worker: str, delivery_ids: Iterable[int]) -> None:
     for start in range(0, len(ids), _CHUNK):
         session.execute(
             update(_D)
-            .where(_D.c.id.in_(ids[start : start + _CHUNK]), _D.c.claimed_by == worker, _D.c.status.in_(OPEN))
+            .where(
+                among(session, _D.c.id, ids[start : start + _CHUNK]),
+                _D.c.claimed_by == worker,
+                _D.c.status.in_(OPEN),
+            )
             .values(claimed_by=None, lease_until=None)
         )
 
@@ -233,7 +220,9 @@ def sent_paper_ids(session: Session, subscriber_ids: Iterable[int]) -> dict[int,
     sent: dict[int, set[int]] = {subscriber_id: set() for subscriber_id in ids}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        query = select(SentPaper.subscriber_id, SentPaper.paper_id).where(SentPaper.subscriber_id.in_(chunk))
+        query = select(SentPaper.subscriber_id, SentPaper.paper_id).where(
+            among(session, SentPaper.subscriber_id, chunk)
+        )
         for subscriber_id, paper_id in session.execute(query):
             sent[subscriber_id].add(paper_id)
     return sent
@@ -247,7 +236,7 @@ def finished_dates(
     found: set[tuple[int, date]] = set()
     for start in range(0, len(ids) if days else 0, _CHUNK):
         query = select(Delivery.subscriber_id, Delivery.digest_date).where(
-            Delivery.subscriber_id.in_(ids[start : start + _CHUNK]),
+            among(session, Delivery.subscriber_id, ids[start : start + _CHUNK]),
             Delivery.digest_date.in_(days),
             Delivery.status.not_in(OPEN),
         )
@@ -267,8 +256,3 @@ def latest_sent(session: Session, subscriber_id: int) -> Delivery | None:
 def status_counts(session: Session) -> dict[str, int]:
     rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
     return {str(status): int(count) for status, count in rows}
-
-
-def _dialect(session: Session) -> Any:
-    """The dialect module whose insert() has on_conflict_do_nothing."""
-    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite

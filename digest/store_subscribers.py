@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
 
+from digest.db import among
 from digest.errors import DigestError, NotFound
 from digest.interests import Interests
 from digest.models import Feedback, Interest, Subscriber, SubscriberStatus
@@ -104,7 +105,7 @@ def feedback_for(session: Session, subscriber_ids: Iterable[int]) -> dict[int, d
     ids = list(subscriber_ids)
     if not ids:
         return votes
-    for row in session.scalars(select(Feedback).where(Feedback.subscriber_id.in_(ids))):
+    for row in session.scalars(select(Feedback).where(among(session, Feedback.subscriber_id, ids))):
         votes.setdefault(row.subscriber_id, {})[row.paper_id] = row.vote
     return votes
 

@@ -1,37 +1,99 @@
-"""The ledger's writes for each window of a batch: mark it `sending`, record its outcomes and sent papers.
+"""The ledger's bulk writes: a day's pending rows, and for each window of a batch, marking it `sending` and
+recording its outcomes and sent papers.
 
-On PostgreSQL each write is one statement taking the window's rows as arrays (unnest). psycopg runs an
+On PostgreSQL each write is one statement taking its rows as arrays (unnest). psycopg runs an
 executemany as one statement per row, pipelined: a window of 16 digests cost 16 UPDATEs to mark it, 16 to
 record it and ~160 INSERTs of sent papers, each bound by the client and parsed, planned and executed by the
 server (0.24 ms of the sender's CPU a message, against 0.08 with arrays). The statement text is the same for
 any number of rows, so SQLAlchemy compiles it once (a multi-row VALUES is compiled afresh for each row
 count, which cost more than it saved). SQLite keeps the executemany: sqlite3 runs it in C, in process.
+The day's 100,000 pending rows took 1.7 s (0.6 s of the client's CPU) as an IN list of 2,000 bound
+subscriber ids a statement, and take 0.9 s (0.14 s) as one statement with two arrays.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Integer, String, Table, Text, bindparam, column, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Date,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from digest.models import Delivery, DeliveryStatus, SentPaper, UTCDateTime
+from digest.models import Delivery, DeliveryStatus, SentPaper, Subscriber, UTCDateTime
 
 _D = cast(Table, Delivery.__table__)
 _S = cast(Table, SentPaper.__table__)
+_CHUNK = 2000  # subscriber ids in one IN list on SQLite
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)  # states a sender may claim
 
 
 def _rows(name: str, *columns: tuple[str, Any]) -> Any:
-    """unnest(:a_col1, :a_col2, ...) AS name(col1, col2, ...): one bound array per column (a bound name
-    may not be a column's in an UPDATE)."""
+    """unnest(:a_col1, :a_col2, ...) WITH ORDINALITY AS name(col1, col2, ..., position): one bound array
+    per column (a bound name may not be a column's in an UPDATE)."""
     arrays = (bindparam(f"a_{c}", type_=postgresql.ARRAY(t)) for c, t in columns)
-    return func.unnest(*arrays).table_valued(*(column(c, t) for c, t in columns)).render_derived(name)
+    named = (column(c, t) for c, t in columns)
+    return func.unnest(*arrays).table_valued(*named, with_ordinality="position").render_derived(name)
+
+
+_pairs = _rows("pairs", ("subscriber_id", Integer), ("digest_date", Date))
+_ENQUEUE_COLUMNS = [
+    "subscriber_id",
+    "digest_date",
+    "status",
+    "attempts",
+    "paper_ids",
+    "created_at",
+    "updated_at",
+]
+
+
+def enqueue(session: Session, pairs: Sequence[tuple[int, date]], now: datetime) -> None:
+    """A pending row for each (subscriber, date) that has none; existing rows are left alone."""
+    constants = [
+        literal(DeliveryStatus.PENDING, _D.c.status.type), literal(0, _D.c.attempts.type),
+        literal([], _D.c.paper_ids.type), literal(now, _D.c.created_at.type),
+        literal(now, _D.c.updated_at.type),
+    ]  # fmt: skip
+    by_day: dict[date, list[int]] = {}  # rows are numbered a date at a time, by subscriber within one
+    for subscriber_id, day in pairs:
+        by_day.setdefault(day, []).append(subscriber_id)
+    if _on_postgresql(session):
+        rows = (  # joined, so that a subscriber deleted meanwhile gets no row
+            select(Subscriber.id, _pairs.c.digest_date, *constants)
+            .join_from(_pairs, Subscriber, Subscriber.id == _pairs.c.subscriber_id)
+            .order_by(_pairs.c.position)
+        )
+        statement = postgresql.insert(_D).from_select(_ENQUEUE_COLUMNS, rows).on_conflict_do_nothing()
+        ids = [i for day_ids in by_day.values() for i in sorted(day_ids)]
+        days = [day for day, day_ids in by_day.items() for _ in day_ids]
+        session.execute(statement, _arrays(subscriber_id=ids, digest_date=days))
+        return
+    for day, ids in by_day.items():
+        for start in range(0, len(ids), _CHUNK):
+            some = (
+                select(Subscriber.id, literal(day, _D.c.digest_date.type), *constants)
+                .where(Subscriber.id.in_(ids[start : start + _CHUNK]))
+                .order_by(Subscriber.id)
+            )
+            session.execute(sqlite.insert(_D).from_select(_ENQUEUE_COLUMNS, some).on_conflict_do_nothing())
 
 
 _marks = _rows("marks", ("id", Integer), ("message_id", String), ("paper_ids", Text))
@@ -74,7 +136,10 @@ _RECORD = (
 _sent = _rows("sent", ("subscriber_id", Integer), ("paper_id", Integer), ("delivery_id", Integer))
 _SENT_PAPERS = (
     postgresql.insert(_S)
-    .from_select(["subscriber_id", "paper_id", "delivery_id"], select(_sent))
+    .from_select(
+        ["subscriber_id", "paper_id", "delivery_id"],
+        select(_sent.c.subscriber_id, _sent.c.paper_id, _sent.c.delivery_id),
+    )
     .on_conflict_do_nothing()
 )
 
