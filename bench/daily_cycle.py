@@ -255,7 +255,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for stage, seconds in worker["stages"].items():
             stages[stage] = stages.get(stage, 0.0) + seconds
     sent = sum(w["counts"].get("sent", 0) for w in workers)
-    rate = sent / send_seconds
+    # Timed like the floor, inside the processes: from the call of run_worker (which starts the helper,
+    # finds what is due, writes the ledger rows) to the pool's close. The process start and `import digest`
+    # (~1 s) are outside both; with them, the wall time and its rate are in `send_seconds` and
+    # `msgs_per_s_with_start`. Until the sixth session the rate was taken over that wall time.
+    in_process = max(w["seconds"] for w in workers)
+    rate = sent / in_process
     return {
         "subscribers": args.subscribers, "papers": len(papers), "workers": args.workers,
         "connections": connections, "database": "postgresql" if args.database else "sqlite",
@@ -265,8 +270,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "counts": _sum_counts(workers), "seconds": round(stages["ingest"] + send_seconds, 2),
         "setup_seconds": round(setup, 2), "send_seconds": round(send_seconds, 2),
         "stages": {k: round(v, 2) for k, v in stages.items()},
+        "send_seconds_in_process": round(in_process, 2),
         "msgs_per_s": round(rate, 1), "floor_msgs_per_s": round(floor_rate, 1),
         "ratio": round(rate / floor_rate, 3) if floor_rate else None,
+        "msgs_per_s_with_start": round(sent / send_seconds, 1),
+        "ratio_with_start": round(sent / send_seconds / floor_rate, 3) if floor_rate else None,
         **({"floor_one_connection_msgs_per_s": round(floor1_rate, 1),
             "ratio_one_connection": round(rate / floor1_rate, 3)}
            if getattr(args, "one_connection_floor", False) else {}),
@@ -328,10 +336,12 @@ def show(result: dict[str, Any]) -> None:
     print(f"{'stage':<22}{'seconds':>10}")
     for stage, seconds in result["stages"].items():
         print(f"{stage:<22}{seconds:>10.2f}")
-    print(f"{'send (wall)':<22}{result['send_seconds']:>10.2f}")
+    print(f"{'send (in process)':<22}{result['send_seconds_in_process']:>10.2f}")
+    print(f"{'send (wall)':<22}{result['send_seconds']:>10.2f}   (with the worker processes' start)")
     print(f"{'total (ingest+send)':<22}{result['seconds']:>10.2f}")
     print(f"full path {result['msgs_per_s']} msg/s; bare aiosmtplib floor {result['floor_msgs_per_s']} "
-          f"msg/s; ratio {result['ratio']}")  # fmt: skip
+          f"msg/s; ratio {result['ratio']} (with the processes' start: {result['msgs_per_s_with_start']} "
+          f"msg/s, {result['ratio_with_start']})")  # fmt: skip
     print(f"received {result['received']:,} ({result['valid']:,} valid, mean {result['mean_bytes']:,} "
           f"bytes); ledger {result['counts']}")  # fmt: skip
     cpu = result["cpu_ms_per_msg"]
