@@ -107,7 +107,8 @@ def pick_papers(
     if candidates is None:
         candidates = candidates_since(session, now - timedelta(days=ctx.settings.digest.catchup_days))
     ids = [subscriber.id for subscriber in subscribers]
-    sent, votes = sent_paper_ids(session, ids), feedback_for(session, ids)
+    lowest = min((c.paper_id for c in candidates), default=0)  # no sent paper below it can be ranked
+    sent, votes = sent_paper_ids(session, ids, lowest), feedback_for(session, ids)
     profiles = []
     for subscriber in subscribers:
         try:

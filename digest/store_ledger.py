@@ -215,13 +215,20 @@ def release(session: Session, worker: str, delivery_ids: Iterable[int]) -> None:
         )
 
 
-def sent_paper_ids(session: Session, subscriber_ids: Iterable[int]) -> dict[int, set[int]]:
+def sent_paper_ids(
+    session: Session, subscriber_ids: Iterable[int], from_paper: int = 0
+) -> dict[int, set[int]]:
+    """The papers with an id from `from_paper` up that each subscriber was sent.
+
+    Ranking asks only about the day's candidates, so it passes the lowest candidate id: a subscriber keeps
+    up to `retention_days` (180) digests of ten papers, and loading all of them, 1,800 rows a subscriber,
+    would cost more than ranking once a list has been running for months."""
     ids = list(subscriber_ids)
     sent: dict[int, set[int]] = {subscriber_id: set() for subscriber_id in ids}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         query = select(SentPaper.subscriber_id, SentPaper.paper_id).where(
-            among(session, SentPaper.subscriber_id, chunk)
+            among(session, SentPaper.subscriber_id, chunk), SentPaper.paper_id >= from_paper
         )
         for subscriber_id, paper_id in session.execute(query):
             sent[subscriber_id].add(paper_id)

@@ -24,7 +24,7 @@ from digest.interests import parse_interests
 from digest.models import Delivery, DeliveryStatus, Paper, SentPaper, Subscriber, SubscriberStatus
 from digest.pipeline import SendReport, run_worker, send_due
 from digest.store import upsert_papers
-from digest.store_ledger import Result, claim_batch, enqueue, record_results, start_sending
+from digest.store_ledger import Result, claim_batch, enqueue, record_results, sent_paper_ids, start_sending
 from digest.store_subscribers import add_subscriber
 
 TODAY = date(2026, 11, 28)
@@ -93,6 +93,25 @@ def test_a_paper_is_never_sent_twice_to_the_same_subscriber(ctx: Context) -> Non
     assert days[TODAY] and days[TODAY + timedelta(1)]
     assert not set(days[TODAY]) & set(days[TODAY + timedelta(1)])
     assert sorted(sent) == sorted(days[TODAY] + days[TODAY + timedelta(1)])
+
+
+def test_the_sent_papers_asked_for_start_at_the_lowest_paper_id_given(ctx: Context) -> None:
+    # Ranking passes its lowest candidate id: months of older sent papers are never loaded.
+    _load_papers(ctx)
+    subscriber = _subscribe(ctx, "ada@example.org", "language models")
+    with transaction(ctx.sessions) as session:
+        papers = session.scalars(select(Paper.id).order_by(Paper.id)).all()
+        enqueue(session, [(subscriber, TODAY)], NOW)
+        (row,) = claim_batch(session, "w", NOW, NOW, NOW + timedelta(minutes=5), 1)
+        sent = (papers[0], papers[5], papers[-1])
+        start_sending(session, "w", [(row.delivery_id, "<x@y>", sent)], NOW, NOW + timedelta(minutes=5))
+        record_results(
+            session, [Result(row.delivery_id, subscriber, DeliveryStatus.SENT, paper_ids=sent)], NOW, 3
+        )
+    with transaction(ctx.sessions) as session:
+        assert sent_paper_ids(session, [subscriber]) == {subscriber: set(sent)}
+        assert sent_paper_ids(session, [subscriber], papers[5]) == {subscriber: {papers[5], papers[-1]}}
+        assert sent_paper_ids(session, [subscriber], papers[-1] + 1) == {subscriber: set()}
 
 
 def test_a_digest_goes_over_smtp_to_a_real_server_with_its_headers(ctx: Context) -> None:
