@@ -43,6 +43,17 @@ def test_a_send_benchmark_runs_and_checks_every_digest(command: list[str]) -> No
         assert result["cpu_ms_per_msg"]["sink_full"] > 0 and 0 < result["machine_busy"]["full"] <= 1
 
 
+def test_the_sent_history_benchmark_loads_only_what_ranking_can_use() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "sent_history.py"), "--subscribers", "20", "--days", "12"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    every, recent = done.stdout.strip().splitlines()[-2:]
+    assert "2,400 sent_papers rows" in done.stdout and " 2,400 rows" in every  # 20 x 12 digests x 10 papers
+    assert " 600 rows" in recent  # the last 3 digests' papers, which are among the candidates
+
+
 def _sink() -> Any:
     spec = importlib.util.spec_from_file_location("bench_sink", BENCH / "sink.py")
     assert spec is not None and spec.loader is not None

@@ -1,0 +1,108 @@
+"""The never-twice lookup of a list that has been running for months: what ranking loads per batch.
+
+    python bench/sent_history.py [--subscribers 1000] [--days 180] [--database URL]
+
+Builds a fresh database with the day's candidate papers and, below them, older papers; gives each subscriber
+`--days` sent digests of ten papers, the last three of candidates and the others of older papers (180 is
+the default `retention_days`: 1.8 M rows for 1,000 subscribers, a batch), then times `sent_paper_ids` for
+the whole batch as ranking calls it (from the lowest candidate id) and as it did until the sixth session
+(every sent paper).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from daily_cycle import fresh_database, settings_for
+from population import load_papers
+from sqlalchemy import func, insert, select
+
+from digest.context import Context
+from digest.db import transaction, upgrade
+from digest.models import Delivery, DeliveryStatus, Paper, SentPaper, Subscriber, SubscriberStatus
+from digest.store_ledger import sent_paper_ids
+
+PER_DIGEST = 10
+RECENT = 3  # digests whose papers are among the day's candidates (a catch-up window of 3 days)
+
+
+def build(ctx: Context, subscribers: int, days: int) -> int:
+    """The database; returns the lowest candidate id."""
+    now = datetime.now(UTC)
+    load_papers(ctx, days * PER_DIGEST, now)  # the older papers, sent before
+    with ctx.sessions() as session:
+        lowest = (session.scalar(select(func.max(Paper.id))) or 0) + 1
+    load_papers(ctx, days * PER_DIGEST + 2000, now, seed=3)  # the day's candidates, ingested after
+    with ctx.sessions() as session:
+        ids = list(session.scalars(select(Paper.id).order_by(Paper.id)))
+    old, new = [i for i in ids if i < lowest], [i for i in ids if i >= lowest]
+    people = [{"id": i, "email": f"reader{i}@example.org", "status": SubscriberStatus.ACTIVE, "send_hour": 7,
+               "timezone": "UTC", "token_version": 1, "bounce_count": 0, "created_at": now}
+              for i in range(1, subscribers + 1)]  # fmt: skip
+    first = date(2026, 1, 1)
+    digests = [{"subscriber_id": i, "digest_date": first + timedelta(days=d), "status": DeliveryStatus.SENT,
+                "attempts": 1, "paper_ids": [], "created_at": now, "updated_at": now}
+               for i in range(1, subscribers + 1) for d in range(days)]  # fmt: skip
+    with transaction(ctx.sessions) as session:
+        session.execute(insert(Subscriber), people)
+        for start in range(0, len(digests), 20_000):
+            session.execute(insert(Delivery), digests[start : start + 20_000])
+        written = session.execute(select(Delivery.id, Delivery.subscriber_id, Delivery.digest_date))
+        rows = [
+            {
+                "subscriber_id": who,
+                "paper_id": _paper(old, new, (day - first).days, days, j),
+                "delivery_id": sent,
+            }
+            for sent, who, day in written
+            for j in range(PER_DIGEST)
+        ]
+        for start in range(0, len(rows), 50_000):
+            session.execute(insert(SentPaper), rows[start : start + 50_000])
+    return lowest
+
+
+def _paper(old: list[int], new: list[int], day: int, days: int, j: int) -> int:
+    """The j-th paper of the digest sent `day` days into the history: the last RECENT digests are of the
+    day's candidates (they are still in the catch-up window), the others of older papers."""
+    if day >= days - RECENT:
+        return new[((day - days + RECENT) * PER_DIGEST + j) % len(new)]
+    return old[(day * PER_DIGEST + j) % len(old)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--database", help="a PostgreSQL URL (default: a temporary SQLite file)")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="digest-bench-"))
+    url, cleanup = fresh_database(args.database, workdir)
+    ctx = Context.open(settings_for(url, 25, workdir, 0))
+    try:
+        upgrade(ctx.engine)
+        lowest = build(ctx, args.subscribers, args.days)
+        ids = range(1, args.subscribers + 1)
+        with ctx.sessions() as session:
+            total = session.scalar(select(func.count()).select_from(SentPaper))
+        print(f"{args.subscribers:,} subscribers x {args.days} sent digests: {total:,} sent_papers rows")
+        for label, start in (
+            ("every sent paper (until the sixth session)", 0),
+            ("from the lowest candidate", lowest),
+        ):
+            cpu, wall = time.process_time(), time.perf_counter()
+            with ctx.sessions() as session:
+                found = sum(map(len, sent_paper_ids(session, ids, start).values()))
+            print(f"{label:<45} {found:>10,} rows  {time.perf_counter() - wall:6.3f} s wall  "
+                  f"{time.process_time() - cpu:6.3f} s CPU")  # fmt: skip
+    finally:
+        ctx.close()
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()
