@@ -86,7 +86,8 @@ def enqueue(session: Session, pairs: Sequence[tuple[int, date]], now: datetime) 
         days = [day for day, day_ids in by_day.items() for _ in day_ids]
         session.execute(statement, _arrays(subscriber_id=ids, digest_date=days))
         return
-    for day, ids in by_day.items():
+    for day, unsorted in by_day.items():
+        ids = sorted(unsorted)  # the order PostgreSQL's rows get, across chunks too
         for start in range(0, len(ids), _CHUNK):
             some = (
                 select(Subscriber.id, literal(day, _D.c.digest_date.type), *constants)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import FIXTURES, make_settings
 from loopback_http import LoopbackServer, Reply
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from digest import sources
 from digest.config import Settings
@@ -358,6 +358,23 @@ def test_a_reader_activated_without_a_schedule_gets_the_day_after_their_last_led
         ids[0]: datetime(2026, 10, 31, 7, tzinfo=UTC),
         ids[1]: datetime(2026, 11, 1, 7, tzinfo=UTC),
     }
+
+
+def test_enqueued_rows_are_numbered_a_date_at_a_time_by_subscriber_on_either_database(ctx: Context) -> None:
+    # Claims take the lowest row ids first: both databases must number the rows alike, also past the
+    # 2,000 subscribers of one SQLite statement.
+    day, before, count = date(2026, 10, 31), date(2026, 10, 30), 2005
+    people = [{"id": i, "email": f"r{i}@example.org", "status": SubscriberStatus.ACTIVE, "send_hour": 7,
+               "timezone": "UTC", "token_version": 1, "bounce_count": 0, "created_at": START}
+              for i in range(1, count + 1)]  # fmt: skip
+    with transaction(ctx.sessions) as session:
+        session.execute(insert(Subscriber), people)
+        enqueue(session, [(i, day) for i in range(count, 0, -1)] + [(3, before), (1, before)], START)
+    with transaction(ctx.sessions) as session:
+        rows = session.execute(
+            select(Delivery.subscriber_id, Delivery.digest_date).order_by(Delivery.id)
+        ).all()
+    assert rows == [(i, day) for i in range(1, count + 1)] + [(1, before), (3, before)]
 
 
 def test_enqueue_writes_one_pending_row_per_new_pair_and_leaves_existing_rows_alone(ctx: Context) -> None:
