@@ -122,7 +122,11 @@ _outcomes = _rows(
 )
 _RECORD = (
     update(_D)
-    .where(_D.c.id == _outcomes.c.id, _D.c.status.in_((DeliveryStatus.SENDING, *OPEN)))
+    .where(
+        _D.c.id == _outcomes.c.id,
+        _D.c.claimed_by == bindparam("worker"),
+        _D.c.status.in_((DeliveryStatus.SENDING, *OPEN)),
+    )
     .values(
         status=_outcomes.c.status,
         last_error=_outcomes.c.error,
@@ -162,14 +166,17 @@ def mark_sending(
     return set(rows.scalars())
 
 
-def record(session: Session, rows: Sequence[tuple[int, str, str | None, Any, Any]], now: datetime) -> None:
-    """Rows of (delivery id, status, error, next attempt, sent at), each written if the row is still open."""
+def record(
+    session: Session, worker: str, rows: Sequence[tuple[int, str, str | None, Any, Any]], now: datetime
+) -> None:
+    """Rows of (delivery id, status, error, next attempt, sent at), each written if `worker` still holds
+    the row and it is still open or sending: a worker whose lease ran out cannot overwrite its successor."""
     if not _on_postgresql(session):
-        _record_rows(session, rows, now)
+        _record_rows(session, worker, rows, now)
         return
     ids, statuses, errors, next_at, sent_at = _columns(rows, 5)
     params = _arrays(id=ids, status=statuses, error=errors, next_attempt_at=next_at, sent_at=sent_at)
-    session.execute(_RECORD, {**params, "now": now})
+    session.execute(_RECORD, {**params, "worker": worker, "now": now})
 
 
 def record_sent_papers(session: Session, rows: Sequence[tuple[int, int, int]]) -> None:
@@ -222,14 +229,16 @@ def _mark_sending_rows(
 
 
 def _record_rows(
-    session: Session, rows: Sequence[tuple[int, str, str | None, Any, Any]], now: datetime
+    session: Session, worker: str, rows: Sequence[tuple[int, str, str | None, Any, Any]], now: datetime
 ) -> None:
     keyed = [{"b_id": i, "b_status": s, "b_error": e, "b_next": n, "b_sent_at": t} for i, s, e, n, t in rows]
     session.execute(
         update(_D)
         # or_, not IN: an expanding IN cannot go in an executemany
         .where(
-            _D.c.id == bindparam("b_id"), or_(*(_D.c.status == s for s in (DeliveryStatus.SENDING, *OPEN)))
+            _D.c.id == bindparam("b_id"),
+            _D.c.claimed_by == worker,
+            or_(*(_D.c.status == s for s in (DeliveryStatus.SENDING, *OPEN))),
         )
         .values(
             status=bindparam("b_status"),

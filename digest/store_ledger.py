@@ -155,13 +155,17 @@ def start_sending(
     return ledger_writes.mark_sending(session, worker, window, now, lease_until) if window else set()
 
 
-def record_results(session: Session, results: Sequence[Result], now: datetime, bounce_limit: int) -> None:
-    """Write a window's outcomes; sent papers and bounce counts go in the same transaction."""
+def record_results(
+    session: Session, worker: str, results: Sequence[Result], now: datetime, bounce_limit: int
+) -> None:
+    """Write a window's outcomes of rows `worker` holds; sent papers and bounce counts go in the same
+    transaction."""
     if not results:
         return
     sent = DeliveryStatus.SENT
     ledger_writes.record(
         session,
+        worker,
         [
             (r.delivery_id, r.status, r.error, r.next_attempt_at, now if r.status == sent else None)
             for r in results

@@ -259,13 +259,13 @@ class _Engine:
             with report.timed("smtp"):
                 pending += await ahead
         with report.timed("ledger"), transaction(self.ctx.sessions) as session:
-            record_results(session, pending, moment, self.options.bounce_limit)
+            record_results(session, self.worker_id, pending, moment, self.options.bounce_limit)
             release(session, self.worker_id, [j.delivery_id for j in jobs[done:]])
 
     def _mark_sending(self, results: list[Result], window: Sequence[Job], moment: datetime) -> set[int]:
         """Record `results` and mark `window` as sending, in one transaction; the ids still ours to send."""
         with transaction(self.ctx.sessions) as session:
-            record_results(session, results, moment, self.options.bounce_limit)
+            record_results(session, self.worker_id, results, moment, self.options.bounce_limit)
             marks = [(j.delivery_id, j.message_id, j.paper_ids) for j in window]
             owned = start_sending(session, self.worker_id, marks, moment, self._lease_until())
             self._maybe_renew(session)

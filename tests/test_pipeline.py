@@ -106,7 +106,7 @@ def test_the_sent_papers_asked_for_start_at_the_lowest_paper_id_given(ctx: Conte
         sent = (papers[0], papers[5], papers[-1])
         start_sending(session, "w", [(row.delivery_id, "<x@y>", sent)], NOW, NOW + timedelta(minutes=5))
         record_results(
-            session, [Result(row.delivery_id, subscriber, DeliveryStatus.SENT, paper_ids=sent)], NOW, 3
+            session, "w", [Result(row.delivery_id, subscriber, DeliveryStatus.SENT, paper_ids=sent)], NOW, 3
         )
     with transaction(ctx.sessions) as session:
         assert sent_paper_ids(session, [subscriber]) == {subscriber: set(sent)}
@@ -226,7 +226,7 @@ def test_a_window_records_each_outcome_and_only_the_sent_rows_papers(ctx: Contex
             Result(retry.delivery_id, retry.subscriber_id, DeliveryStatus.RETRY, "451", later, (papers[1],)),
             Result(failed.delivery_id, failed.subscriber_id, DeliveryStatus.FAILED, "550 no such user"),
         ]
-        record_results(session, outcomes, NOW, bounce_limit=3)
+        record_results(session, "w", outcomes, NOW, bounce_limit=3)
     with transaction(ctx.sessions) as session:
         got = {
             d.id: (d.status, d.last_error, d.sent_at, d.claimed_by) for d in session.scalars(select(Delivery))
@@ -254,11 +254,15 @@ def test_a_sender_that_lost_its_rows_neither_marks_nor_overwrites_them(ctx: Cont
         marks = [(r.delivery_id, f"<{r.delivery_id}@x>", [paper, paper]) for r in (mine, theirs, done)]
         assert start_sending(session, "old", marks, NOW, lease) == {mine.delivery_id, done.delivery_id}
         sent = Result(done.delivery_id, done.subscriber_id, DeliveryStatus.SENT, paper_ids=(paper,))
-        record_results(session, [sent], NOW, 3)
+        record_results(session, "old", [sent], NOW, 3)
     with transaction(ctx.sessions) as session:  # late writes for a row already recorded change nothing
-        record_results(session, [sent], NOW, 3)
+        record_results(session, "old", [sent], NOW, 3)
         late = [Result(r.delivery_id, r.subscriber_id, DeliveryStatus.FAILED, "late") for r in (done, mine)]
-        record_results(session, late, NOW, 3)
+        record_results(session, "old", late, NOW, 3)
+        # a skip decided by the old sender for a row its successor holds now
+        record_results(
+            session, "old", [Result(theirs.delivery_id, theirs.subscriber_id, DeliveryStatus.SKIPPED)], NOW, 3
+        )
     with transaction(ctx.sessions) as session:
         got = {
             d.id: (d.status, d.message_id, d.paper_ids, d.attempts) for d in session.scalars(select(Delivery))
