@@ -54,6 +54,17 @@ def test_the_sent_history_benchmark_loads_only_what_ranking_can_use() -> None:
     assert " 600 rows" in recent  # the last 3 digests' papers, which are among the candidates
 
 
+def test_the_ledger_window_benchmark_runs_every_window() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "ledger_window.py"), "--rows", "40"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("3 windows of 16 on sqlite, a window: client CPU ")
+
+
 def _sink() -> Any:
     spec = importlib.util.spec_from_file_location("bench_sink", BENCH / "sink.py")
     assert spec is not None and spec.loader is not None
