@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -185,6 +187,21 @@ def fresh_database(url: str | None, workdir: Path) -> tuple[str, Any]:
 
     joiner = "&" if "?" in url else "?"
     return f"{url}{joiner}options=-csearch_path%3D{schema}", drop
+
+
+@contextmanager
+def scratch_context(url: str | None) -> Iterator[Context]:
+    """A context on a fresh, upgraded database (`fresh_database`) with no SMTP server, dropped after use:
+    for the benchmarks that measure the database alone."""
+    workdir = Path(tempfile.mkdtemp(prefix="digest-bench-"))
+    fresh, cleanup = fresh_database(url, workdir)
+    ctx = Context.open(settings_for(fresh, 25, workdir, 0))
+    try:
+        upgrade(ctx.engine)
+        yield ctx
+    finally:
+        ctx.close()
+        cleanup()
 
 
 def floor_sample(ctx: Context, now: datetime, path: Path, count: int = FLOOR_SAMPLE) -> int:

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from daily_cycle import fresh_database, settings_for
+from daily_cycle import scratch_context
 from population import add_subscribers, load_papers
 
 from digest.context import Context
-from digest.db import transaction, upgrade
+from digest.db import transaction
 from digest.models import DeliveryStatus
 from digest.store_ledger import Result, claim_batch, enqueue, record_results, start_sending
 
@@ -77,15 +76,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=16_000)
     parser.add_argument("--database", help="a PostgreSQL URL (default: a temporary SQLite file)")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="digest-bench-"))
-    url, cleanup = fresh_database(args.database, workdir)
-    ctx = Context.open(settings_for(url, 25, workdir, 0))
-    try:
-        upgrade(ctx.engine)
+    with scratch_context(args.database) as ctx:
         result = run(ctx, args.rows)
-    finally:
-        ctx.close()
-        cleanup()
     where = "postgresql" if args.database else "sqlite"
     server = f", server CPU {result['server_cpu_ms']:.2f} ms" if args.database else ""
     print(f"{result['windows']:,} windows of {WINDOW} on {where}, a window: client CPU "

@@ -12,17 +12,15 @@ the whole batch as ranking calls it (from the lowest candidate id) and as it did
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-from daily_cycle import fresh_database, settings_for
+from daily_cycle import scratch_context
 from population import load_papers
 from sqlalchemy import func, insert, select
 
 from digest.context import Context
-from digest.db import transaction, upgrade
+from digest.db import transaction
 from digest.models import Delivery, DeliveryStatus, Paper, SentPaper, Subscriber, SubscriberStatus
 from digest.store_ledger import sent_paper_ids
 
@@ -80,11 +78,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--database", help="a PostgreSQL URL (default: a temporary SQLite file)")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="digest-bench-"))
-    url, cleanup = fresh_database(args.database, workdir)
-    ctx = Context.open(settings_for(url, 25, workdir, 0))
-    try:
-        upgrade(ctx.engine)
+    with scratch_context(args.database) as ctx:
         lowest = build(ctx, args.subscribers, args.days)
         ids = range(1, args.subscribers + 1)
         with ctx.sessions() as session:
@@ -99,9 +93,6 @@ def main() -> None:
                 found = sum(map(len, sent_paper_ids(session, ids, start).values()))
             print(f"{label:<45} {found:>10,} rows  {time.perf_counter() - wall:6.3f} s wall  "
                   f"{time.process_time() - cpu:6.3f} s CPU")  # fmt: skip
-    finally:
-        ctx.close()
-        cleanup()
 
 
 if __name__ == "__main__":
