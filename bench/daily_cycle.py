@@ -77,6 +77,22 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process on this machine so far, the backends that have exited included
+    (the postmaster's reaped children); 0 where /proc is missing. The whole server: only meaningful with
+    nothing else using it."""
+    total = 0
+    for pid in os.listdir("/proc") if Path("/proc").is_dir() else ():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if "(postgres)" in stat:
+            fields = stat.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def busy_cores() -> tuple[float, float] | None:
     """(busy, total) CPU seconds of the whole machine so far, from /proc/stat; None where there is none."""
     try:
@@ -252,12 +268,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         floor_rate = sum(f["sent"] for f in floors) / max(f["seconds"] for f in floors)
         sink_cpu.append(process_cpu_seconds(sink.pid))
         machine.append(busy_cores())
+        server_cpu = [postgres_cpu_seconds()]
         start = time.perf_counter()
         config = {"settings": settings.model_dump(mode="json"), "concurrency": args.concurrency,
                   "batch_size": args.batch_size}  # fmt: skip
         workers = collect([spawn("send", {**config, "index": i}) for i in range(args.workers)])
         send_seconds = time.perf_counter() - start
         sink_cpu.append(process_cpu_seconds(sink.pid))
+        server_cpu.append(postgres_cpu_seconds())
         machine.append(busy_cores())
         if getattr(args, "one_connection_floor", False):  # bench/send.py: issue 5's floor, after the rest
             single = collect([spawn("floor", {**floor_config, "connections": 1, "count": floor_count})])[0]
@@ -298,7 +316,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_ms_per_msg": {"workers": round(1000 * sum(w["cpu_s"] for w in workers) / max(1, sent), 2),
                            "helpers": round(1000 * sum(w["helper_cpu_s"] for w in workers) / max(1, sent), 2),
                            "floor": round(1000 * sum(f["cpu_s"] for f in floors) / max(1, floor_count), 2),
-                           **_sink_cpu(sink_cpu, floor_count, sent)},
+                           **_sink_cpu(sink_cpu, floor_count, sent),
+                           **({"database_server": round(1000 * (server_cpu[1] - server_cpu[0]) / max(1, sent),
+                                                        2)} if args.database else {})},
         "machine_busy": _machine_busy(machine),
         "peak_rss_mb": {"parent": peak_rss_mb(), "sink": received["peak_rss_mb"],
                         **{f"worker{i}": w["peak_rss_mb"] for i, w in enumerate(workers)},
@@ -370,6 +390,7 @@ def show(result: dict[str, Any]) -> None:
             if "sink_full" in cpu
             else ""
         )
+        + (f"; database server {cpu['database_server']} (full path)" if "database_server" in cpu else "")
     )
     busy = result["machine_busy"]
     if busy:

@@ -11,12 +11,10 @@ PostgreSQL on this machine, the server's CPU (every postgres process, from /proc
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from daily_cycle import scratch_context
+from daily_cycle import postgres_cpu_seconds, scratch_context
 from population import add_subscribers, load_papers
 
 from digest.context import Context
@@ -26,20 +24,6 @@ from digest.store_ledger import Result, claim_batch, enqueue, record_results, st
 
 WINDOW = 16
 PAPERS_A_DIGEST = 10
-
-
-def postgres_cpu_seconds() -> float:
-    """CPU time of every process named postgres on this machine (0 where /proc is missing)."""
-    total = 0
-    for pid in os.listdir("/proc") if Path("/proc").is_dir() else ():
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        if "(postgres)" in stat:
-            fields = stat.rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run(ctx: Context, rows: int) -> dict[str, float]:

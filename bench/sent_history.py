@@ -6,7 +6,7 @@ Builds a fresh database with the day's candidate papers and, below them, older p
 `--days` sent digests of ten papers, the last three of candidates and the others of older papers (180 is
 the default `retention_days`: 1.8 M rows for 1,000 subscribers, a batch), then times `sent_paper_ids` for
 the whole batch as ranking calls it (from the lowest candidate id) and as it did until the sixth session
-(every sent paper).
+(every sent paper), and the daily prune of the oldest day.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from digest.context import Context
 from digest.db import transaction
 from digest.models import Delivery, DeliveryStatus, Paper, SentPaper, Subscriber, SubscriberStatus
 from digest.store_ledger import sent_paper_ids
+from digest.store_schedule import prune_ledger
 
 PER_DIGEST = 10
 RECENT = 3  # digests whose papers are among the day's candidates (a catch-up window of 3 days)
+FIRST = date(2026, 1, 1)  # the oldest digest's date
 
 
 def build(ctx: Context, subscribers: int, days: int) -> int:
@@ -41,8 +43,7 @@ def build(ctx: Context, subscribers: int, days: int) -> int:
     people = [{"id": i, "email": f"reader{i}@example.org", "status": SubscriberStatus.ACTIVE, "send_hour": 7,
                "timezone": "UTC", "token_version": 1, "bounce_count": 0, "created_at": now}
               for i in range(1, subscribers + 1)]  # fmt: skip
-    first = date(2026, 1, 1)
-    digests = [{"subscriber_id": i, "digest_date": first + timedelta(days=d), "status": DeliveryStatus.SENT,
+    digests = [{"subscriber_id": i, "digest_date": FIRST + timedelta(days=d), "status": DeliveryStatus.SENT,
                 "attempts": 1, "paper_ids": [], "created_at": now, "updated_at": now}
                for i in range(1, subscribers + 1) for d in range(days)]  # fmt: skip
     with transaction(ctx.sessions) as session:
@@ -53,7 +54,7 @@ def build(ctx: Context, subscribers: int, days: int) -> int:
         rows = [
             {
                 "subscriber_id": who,
-                "paper_id": _paper(old, new, (day - first).days, days, j),
+                "paper_id": _paper(old, new, (day - FIRST).days, days, j),
                 "delivery_id": sent,
             }
             for sent, who, day in written
@@ -93,6 +94,21 @@ def main() -> None:
                 found = sum(map(len, sent_paper_ids(session, ids, start).values()))
             print(f"{label:<45} {found:>10,} rows  {time.perf_counter() - wall:6.3f} s wall  "
                   f"{time.process_time() - cpu:6.3f} s CPU")  # fmt: skip
+        prune_oldest_day(ctx, args.days)
+
+
+def prune_oldest_day(ctx: Context, days: int) -> None:
+    """The scheduler's daily `prune_ledger` once the history is `days` long: the oldest day's deliveries
+    (one a subscriber) go, with their sent papers. Until the seventh session each deleted delivery made
+    the database scan all of sent_papers for its rows (no index led with delivery_id)."""
+    with transaction(ctx.sessions) as session:
+        before = session.scalar(select(func.count()).select_from(SentPaper)) or 0
+        wall = time.perf_counter()
+        pruned = prune_ledger(session, FIRST + timedelta(days=days), days - 1)  # the first day only
+        seconds = time.perf_counter() - wall
+        after = session.scalar(select(func.count()).select_from(SentPaper)) or 0
+    print(f"{'prune the oldest day':<45} {pruned:>10,} deliveries, {before - after:,} sent_papers rows  "
+          f"{seconds:6.3f} s wall")  # fmt: skip
 
 
 if __name__ == "__main__":

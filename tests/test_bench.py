@@ -43,15 +43,16 @@ def test_a_send_benchmark_runs_and_checks_every_digest(command: list[str]) -> No
         assert result["cpu_ms_per_msg"]["sink_full"] > 0 and 0 < result["machine_busy"]["full"] <= 1
 
 
-def test_the_sent_history_benchmark_loads_only_what_ranking_can_use() -> None:
+def test_the_sent_history_benchmark_loads_only_what_ranking_can_use_and_prunes_a_day() -> None:
     done = subprocess.run(
         [sys.executable, str(BENCH / "sent_history.py"), "--subscribers", "20", "--days", "12"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    every, recent = done.stdout.strip().splitlines()[-2:]
+    every, recent, prune = done.stdout.strip().splitlines()[-3:]
     assert "2,400 sent_papers rows" in done.stdout and " 2,400 rows" in every  # 20 x 12 digests x 10 papers
     assert " 600 rows" in recent  # the last 3 digests' papers, which are among the candidates
+    assert "20 deliveries, 200 sent_papers rows" in prune  # the oldest day's, with their papers
 
 
 def test_the_ledger_window_benchmark_runs_every_window() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, NOW
 from smtp_sink import SmtpSink
-from sqlalchemy import select, update
+from sqlalchemy import delete, inspect, select, update
 
 from digest import sources
 from digest.claims import DeliveryOptions
@@ -25,6 +25,7 @@ from digest.models import Delivery, DeliveryStatus, Paper, SentPaper, Subscriber
 from digest.pipeline import SendReport, run_worker, send_due
 from digest.store import upsert_papers
 from digest.store_ledger import Result, claim_batch, enqueue, record_results, sent_paper_ids, start_sending
+from digest.store_schedule import prune_ledger
 from digest.store_subscribers import add_subscriber
 
 TODAY = date(2026, 11, 28)
@@ -93,6 +94,31 @@ def test_a_paper_is_never_sent_twice_to_the_same_subscriber(ctx: Context) -> Non
     assert days[TODAY] and days[TODAY + timedelta(1)]
     assert not set(days[TODAY]) & set(days[TODAY + timedelta(1)])
     assert sorted(sent) == sorted(days[TODAY] + days[TODAY + timedelta(1)])
+
+
+def test_sent_papers_go_with_their_delivery_and_their_subscriber(ctx: Context) -> None:
+    _load_papers(ctx)
+    ada = _subscribe(ctx, "ada@example.org", "language models; reasoning; agents; video")
+    bob = _subscribe(ctx, "bob@example.org", "language models; reasoning; agents; video")
+    for day in (TODAY, TODAY + timedelta(1)):
+        _send(ctx, MaildirTransport(Path(ctx.settings.mail.maildir)), NOW + (day - TODAY), day)
+
+    def sent() -> dict[int, set[int]]:
+        with transaction(ctx.sessions) as session:
+            rows = session.execute(select(SentPaper.subscriber_id, SentPaper.paper_id)).all()
+        return {who: {p for s, p in rows if s == who} for who in (ada, bob)}
+
+    with transaction(ctx.sessions) as session:
+        second = {d.subscriber_id: set(d.paper_ids) for d in session.scalars(select(Delivery))
+                  if d.digest_date == TODAY + timedelta(1)}  # fmt: skip
+        assert prune_ledger(session, TODAY + timedelta(181), 180) == 2  # the first day's two digests
+    assert second[ada] and sent() == second
+    with transaction(ctx.sessions) as session:
+        session.execute(delete(Subscriber).where(Subscriber.id == bob))
+    assert sent() == {ada: second[ada], bob: set()}
+    # Pruning finds a delivery's rows by this index; without it, each pruned delivery scanned the table.
+    indexes = inspect(ctx.engine).get_indexes("sent_papers")
+    assert any(index["column_names"] == ["delivery_id"] for index in indexes)
 
 
 def test_the_sent_papers_asked_for_start_at_the_lowest_paper_id_given(ctx: Context) -> None:
