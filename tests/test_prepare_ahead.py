@@ -12,6 +12,7 @@ import email
 import email.policy
 import gc
 import itertools
+import os
 import pickle
 import re
 import signal
@@ -157,6 +158,16 @@ def test_the_helper_drops_the_picks_only_when_asked(ctx: Context) -> None:
     assert kept.jobs[0].paper_ids == tuple(r.paper_id for r in kept.jobs[0].picks.ranked)
     assert dropped.jobs[0].picks is None and dropped.jobs[0].paper_ids == kept.jobs[0].paper_ids
     assert _without_tokens(dropped.jobs[0].message) == _without_tokens(kept.jobs[0].message)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_helper_runs_at_a_lower_priority_than_its_sender(ctx: Context) -> None:
+    builder = BatchBuilder(ctx.settings)
+    try:
+        helper = builder._pool.submit(os.nice, 0).result()  # os.nice(0) reads the niceness
+    finally:
+        builder.close()
+    assert helper == min(19, os.nice(0) + prepare_ahead.HELPER_NICENESS) > os.nice(0)
 
 
 def test_a_subscriber_due_twice_in_consecutive_batches_is_never_sent_a_paper_twice(
