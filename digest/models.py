@@ -192,9 +192,10 @@ class SentPaper(Base):
     A row lives and dies with the delivery that sent it (which lives and dies with its subscriber): that
     one foreign key, with its index, is what deletes rows when the ledger is pruned or a subscriber leaves.
     Until the seventh session the subscriber and paper columns had their own: each of the ~10 rows written
-    a digest then locked a subscriber and a paper row (the hot papers shared by every sender), a third of
-    the database's CPU for a ledger window, for no row they could keep (a paper is never deleted), and
-    without an index on `delivery_id` each pruned delivery made the database scan the whole table.
+    a digest then locked a subscriber and a paper row (the hot papers shared by every sender), about a
+    quarter of the database's CPU for a ledger window, for no row they could keep (a paper is never
+    deleted, and a subscriber's rows go with their deliveries); and without an index on `delivery_id` each
+    pruned delivery made the database scan the whole table.
     """
 
     __tablename__ = "sent_papers"
