@@ -142,12 +142,17 @@ def test_a_sender_that_keeps_no_outcomes_gets_paper_ids_only_and_records_what_ea
     assert recorded == {r.recipients[0]: _papers_in(r.data) for r in sink.received}
 
 
-def test_the_helper_drops_the_picks_only_when_asked(ctx: Context) -> None:
+def _one_claimed(ctx: Context) -> list[Claimed]:
+    """The papers, one subscriber and their ledger row for today, claimed."""
     _load_papers(ctx)
     subscriber = _subscribe(ctx, "s@example.org", "language models")
     with transaction(ctx.sessions) as session:
         enqueue(session, [(subscriber, TODAY)], NOW)
-        claimed = [Claimed(session.scalars(select(Delivery.id)).one(), subscriber, TODAY, 0)]
+        return [Claimed(session.scalars(select(Delivery.id)).one(), subscriber, TODAY, 0)]
+
+
+def test_the_helper_drops_the_picks_only_when_asked(ctx: Context) -> None:
+    claimed = _one_claimed(ctx)
     builder = BatchBuilder(ctx.settings)
     try:
         kept = builder.submit(claimed, NOW).result()
@@ -162,11 +167,7 @@ def test_the_helper_drops_the_picks_only_when_asked(ctx: Context) -> None:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_helper_works_ahead_at_a_lower_priority_once_its_first_batch_is_built(ctx: Context) -> None:
-    _load_papers(ctx)
-    subscriber = _subscribe(ctx, "s@example.org", "language models")
-    with transaction(ctx.sessions) as session:
-        enqueue(session, [(subscriber, TODAY)], NOW)
-        claimed = [Claimed(session.scalars(select(Delivery.id)).one(), subscriber, TODAY, 0)]
+    claimed = _one_claimed(ctx)
     builder = BatchBuilder(ctx.settings)
     try:
         # os.nice(0) reads a process's niceness
