@@ -19,8 +19,9 @@ from population import add_subscribers, load_papers
 
 from digest.context import Context
 from digest.db import transaction
+from digest.ledger_writes import start_sending
 from digest.models import DeliveryStatus
-from digest.store_ledger import Result, claim_batch, enqueue, record_results, start_sending
+from digest.store_ledger import Result, claim_batch, enqueue, record_results
 
 WINDOW = 16
 PAPERS_A_DIGEST = 10

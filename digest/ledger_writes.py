@@ -149,7 +149,7 @@ _SENT_PAPERS = (
 )
 
 
-def mark_sending(
+def start_sending(
     session: Session,
     worker: str,
     window: Sequence[tuple[int, str, Sequence[int]]],
@@ -157,6 +157,8 @@ def mark_sending(
     lease_until: datetime,
 ) -> set[int]:
     """Mark (delivery id, message id, paper ids) rows held by `worker` `sending`; the ids marked."""
+    if not window:
+        return set()
     if not _on_postgresql(session):
         return _mark_sending_rows(session, worker, window, now, lease_until)
     ids, message_ids, paper_ids = _columns(window, 3)

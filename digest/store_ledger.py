@@ -144,17 +144,6 @@ def claim_batch(
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.delivery_id)
 
 
-def start_sending(
-    session: Session,
-    worker: str,
-    window: Sequence[tuple[int, str, Sequence[int]]],
-    now: datetime,
-    lease_until: datetime,
-) -> set[int]:
-    """Mark (delivery id, message id, paper ids) rows `sending`; the ids this worker still holds."""
-    return ledger_writes.mark_sending(session, worker, window, now, lease_until) if window else set()
-
-
 def record_results(
     session: Session, worker: str, results: Sequence[Result], now: datetime, bounce_limit: int
 ) -> None:

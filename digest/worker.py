@@ -24,6 +24,7 @@ from digest.context import Context
 from digest.db import in_memory_sqlite, transaction
 from digest.deliver import Transport
 from digest.errors import DeliveryError
+from digest.ledger_writes import start_sending
 from digest.mime_fast import MessageTemplate
 from digest.models import DeliveryStatus, Subscriber
 from digest.outcomes import Outcome, Picks, SendReport
@@ -46,7 +47,6 @@ from digest.store_ledger import (
     release,
     renew_lease,
     skip_inactive,
-    start_sending,
 )
 from digest.store_schedule import due_pairs
 

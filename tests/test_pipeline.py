@@ -21,10 +21,11 @@ from digest.context import Context
 from digest.db import transaction
 from digest.deliver import MaildirTransport, SmtpTransport, Transport
 from digest.interests import parse_interests
+from digest.ledger_writes import start_sending
 from digest.models import Delivery, DeliveryStatus, Paper, SentPaper, Subscriber, SubscriberStatus
 from digest.pipeline import SendReport, run_worker, send_due
 from digest.store import upsert_papers
-from digest.store_ledger import Result, claim_batch, enqueue, record_results, sent_paper_ids, start_sending
+from digest.store_ledger import Result, claim_batch, enqueue, record_results, sent_paper_ids
 from digest.store_schedule import prune_ledger
 from digest.store_subscribers import add_subscriber
 
