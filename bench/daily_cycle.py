@@ -37,19 +37,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from population import add_subscribers, load_papers
 from sqlalchemy import create_engine, select, text
 
-from digest.claims import DeliveryOptions
 from digest.config import DeliverySettings, Settings
 from digest.context import Context
-from digest.db import upgrade
-from digest.deliver import PooledTransport, SmtpTransport
-from digest.mime_fast import MessageTemplate
-from digest.models import Subscriber
-from digest.outcomes import SendReport
-from digest.pipeline import sender
-from digest.prepare import RunCache, prepare_batch
-from digest.schedule import local_today
-from digest.store_ledger import Claimed
-from digest.worker import run_worker
+from digest.delivery.batch import RunCache, prepare_batch
+from digest.delivery.policy import DeliveryOptions
+from digest.delivery.report import SendReport
+from digest.delivery.send import sender
+from digest.delivery.worker import run_worker
+from digest.mail.mime_template import MessageTemplate
+from digest.mail.transports import PooledTransport, SmtpTransport
+from digest.schedule.times import local_today
+from digest.store.db import upgrade
+from digest.store.ledger import Claimed
+from digest.store.models import Subscriber
 
 HERE = Path(__file__).resolve().parent
 FLOOR_MESSAGES = 10_000  # the floor is a rate: this many messages measure it well

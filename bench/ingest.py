@@ -23,9 +23,9 @@ from sqlalchemy import text
 from digest import sources
 from digest.config import Settings
 from digest.context import Context
-from digest.db import transaction, upgrade
 from digest.errors import SourceError
-from digest.store import upsert_papers
+from digest.store.db import transaction, upgrade
+from digest.store.papers import upsert_papers
 
 ROOT = Path(__file__).resolve().parent.parent
 RSS = ROOT / "tests" / "fixtures" / "arxiv-rss_all-archives_2024-11-28.xml"

@@ -18,10 +18,10 @@ from daily_cycle import postgres_cpu_seconds, scratch_context
 from population import add_subscribers, load_papers
 
 from digest.context import Context
-from digest.db import transaction
-from digest.ledger_writes import start_sending
-from digest.models import DeliveryStatus
-from digest.store_ledger import Result, claim_batch, enqueue, record_results
+from digest.store.db import transaction
+from digest.store.ledger import Result, claim_batch, enqueue, record_results
+from digest.store.ledger_bulk import start_sending
+from digest.store.models import DeliveryStatus
 
 WINDOW = 16
 PAPERS_A_DIGEST = 10

@@ -18,11 +18,11 @@ from sqlalchemy import insert, text
 
 from digest import sources
 from digest.context import Context
-from digest.db import transaction
-from digest.models import Interest, Subscriber, SubscriberStatus
+from digest.rank.terms import STOPWORDS
 from digest.records import PaperIn
-from digest.store import upsert_papers
-from digest.terms import STOPWORDS
+from digest.store.db import transaction
+from digest.store.models import Interest, Subscriber, SubscriberStatus
+from digest.store.papers import upsert_papers
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 DEFAULT_PAPERS = (

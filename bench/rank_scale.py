@@ -24,11 +24,11 @@ from pathlib import Path
 
 import feedparser
 
-from digest.interests import parse_interests
-from digest.rank import Profile, RankSettings, rank_iter
-from digest.rank_hybrid import Vectors
+from digest.rank.hybrid import Vectors
+from digest.rank.interests import parse_interests
+from digest.rank.ranker import Profile, RankSettings, rank_iter
+from digest.rank.terms import STOPWORDS, is_stopword_only
 from digest.records import Candidate
-from digest.terms import STOPWORDS, is_stopword_only
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests/fixtures/arxiv-rss_all-archives_2024-11-28.xml"
 NOW = datetime(2024, 11, 28, 5, tzinfo=UTC)
@@ -126,7 +126,7 @@ def semantic_vectors(
     scoring time depends on how many (topic, paper) pairs are similar, which real vectors of real texts
     give. The synthetic papers are stitched from real ones anyway.
     """
-    from digest import semantic
+    from digest.embedding import model as semantic
 
     embedder = semantic.load()
     texts = [semantic.paper_text(p.title, p.abstract) for p in papers[:sample_papers]]

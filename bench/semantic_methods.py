@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from digest import semantic
-from digest.interests import parse_interests
-from digest.rank import Profile, RankSettings, rank
-from digest.rank_hybrid import Vectors
+from digest.embedding import model as semantic
+from digest.rank.hybrid import Vectors
+from digest.rank.interests import parse_interests
+from digest.rank.ranker import Profile, RankSettings, rank
 from digest.records import Candidate
 
 if not semantic.available():

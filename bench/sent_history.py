@@ -20,10 +20,10 @@ from population import load_papers
 from sqlalchemy import func, insert, select
 
 from digest.context import Context
-from digest.db import transaction
-from digest.models import Delivery, DeliveryStatus, Paper, SentPaper, Subscriber, SubscriberStatus
-from digest.store_ledger import sent_paper_ids
-from digest.store_schedule import prune_ledger
+from digest.store.db import transaction
+from digest.store.ledger import sent_paper_ids
+from digest.store.models import Delivery, DeliveryStatus, Paper, SentPaper, Subscriber, SubscriberStatus
+from digest.store.schedule import prune_ledger
 
 PER_DIGEST = 10
 RECENT = 3  # digests whose papers are among the day's candidates (a catch-up window of 3 days)

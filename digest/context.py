@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest import __version__
 from digest.config import Settings
-from digest.db import make_engine, make_sessions
-from digest.rank import RankSettings
-from digest.render import Renderer
+from digest.mail.render import Renderer
+from digest.rank.ranker import RankSettings
+from digest.store.db import make_engine, make_sessions
 from digest.tokens import Tokens
 
 

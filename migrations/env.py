@@ -9,8 +9,8 @@ from alembic import context
 from sqlalchemy import Connection
 
 from digest.config import config_path, load_settings
-from digest.db import make_engine
-from digest.models import Base, UTCDateTime
+from digest.store.db import make_engine
+from digest.store.models import Base, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from digest.config import Settings, load_settings
 from digest.context import Context
-from digest.db import upgrade
+from digest.store.db import upgrade
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

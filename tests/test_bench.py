@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from digest.mime import Sender
-from digest.mime_fast import MessageTemplate
+from digest.mail.mime import Sender
+from digest.mail.mime_template import MessageTemplate
 from digest.records import RenderedEmail
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"

@@ -19,10 +19,10 @@ from smtp_sink import SmtpSink
 from web_helpers import link_in, load_papers, parse_mail
 
 from digest.context import Context
-from digest.db import transaction, upgrade
-from digest.deliver import SmtpTransport
-from digest.pipeline import send_due
-from digest.store_subscribers import find_subscriber, interests_text
+from digest.delivery.send import send_due
+from digest.mail.transports import SmtpTransport
+from digest.store.db import transaction, upgrade
+from digest.store.subscribers import find_subscriber, interests_text
 from digest.web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from conftest import FIXTURES
 from loopback_http import LoopbackServer, Reply
 
-from digest.cli import main
-from digest.interests import parse_interests
+from digest.cli.main import main
+from digest.rank.interests import parse_interests
 
 HF = FIXTURES / "hf-daily-papers_2026-06_30papers.json"
 RSS = FIXTURES / "arxiv-rss_all-archives_2024-11-28.xml"
@@ -77,7 +77,7 @@ def _words(query: str) -> set[str]:
 
 
 def _check_demo_output(cwd: Path, stdout: str) -> None:
-    from digest.demo import DEMO_SUBSCRIBERS
+    from digest.cli.demo import DEMO_SUBSCRIBERS
 
     for address, query in DEMO_SUBSCRIBERS.items():
         section = stdout.split(f"{address} (")[1].split("HTML preview:", maxsplit=1)[0]

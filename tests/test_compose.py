@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, make_settings
 
-from digest.compose import Links, digest_view
-from digest.models import Interest, Paper, Subscriber
+from digest.mail.compose import Links, digest_view
+from digest.mail.render import Renderer
 from digest.records import DigestItem, Ranked
-from digest.render import Renderer
+from digest.store.models import Interest, Paper, Subscriber
 from digest.tokens import Purpose, TokenClaims, Tokens
 
 DAY = date(2026, 6, 16)
@@ -164,7 +164,7 @@ def test_items_are_the_card_with_the_readers_fields_replaced(tmp_path: Path) -> 
     # _item builds each DigestItem positionally; a field added or moved in DigestItem must fail here.
     from dataclasses import replace
 
-    from digest.compose import _card
+    from digest.mail.compose import _card
 
     settings = make_settings("sqlite:///unused.db", tmp_path)
     shown, person = papers(), subscriber(3, ("agents",))

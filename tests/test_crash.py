@@ -23,12 +23,12 @@ from smtp_sink import SmtpSink
 from sqlalchemy import insert, select
 
 from digest import sources
-from digest.claims import DeliveryOptions
 from digest.config import Settings
 from digest.context import Context
-from digest.db import transaction, upgrade
-from digest.models import Delivery, DeliveryStatus, Interest, Subscriber, SubscriberStatus
-from digest.store import upsert_papers
+from digest.delivery.policy import DeliveryOptions
+from digest.store.db import transaction, upgrade
+from digest.store.models import Delivery, DeliveryStatus, Interest, Subscriber, SubscriberStatus
+from digest.store.papers import upsert_papers
 
 TODAY = date(2026, 11, 28)
 TOPICS = ("language models", "agents", "video generation", "reasoning", "diffusion; robotics")
@@ -36,12 +36,12 @@ OPTIONS = DeliveryOptions(concurrency=2, lease_seconds=1.0, batch_size=100)
 SENDER = """
 import asyncio, json, os, sys
 from datetime import date, datetime
-from digest.claims import DeliveryOptions
+from digest.delivery.policy import DeliveryOptions
 from digest.config import Settings
 from digest.context import Context
-from digest.deliver import PooledTransport, SmtpTransport
-from digest.models import Delivery
-from digest.worker import run_worker
+from digest.mail.transports import PooledTransport, SmtpTransport
+from digest.store.models import Delivery
+from digest.delivery.worker import run_worker
 from sqlalchemy import func, select
 
 settings = Settings.model_validate(json.loads(sys.argv[1]))

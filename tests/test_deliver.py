@@ -23,18 +23,11 @@ from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from smtp_sink import SmtpSink, self_signed_tls
 from test_render import hf_items, view
 
-from digest.deliver import (
-    MaildirTransport,
-    PooledTransport,
-    Sender,
-    SmtpTransport,
-    build_message,
-    message_id,
-)
 from digest.errors import DeliveryError
+from digest.mail.mime import Sender, build_message, message_id
+from digest.mail.render import Renderer
+from digest.mail.transports import MaildirTransport, PooledTransport, SmtpTransport, _path, wire_data
 from digest.records import RenderedEmail
-from digest.render import Renderer
-from digest.transports import _path, wire_data
 
 UNSUBSCRIBE = "https://digest.example.org/unsubscribe/" + "eyJzIjo0Mn0.ZxYw-Q." + "k" * 90
 SENDER = Sender(

@@ -12,9 +12,9 @@ from loopback_http import LoopbackServer, Reply, Seen
 from sqlalchemy import select
 
 from digest.context import Context
-from digest.db import transaction, upgrade
 from digest.ingest import SourceReport, ingest_sources
-from digest.models import Paper, Source
+from digest.store.db import transaction, upgrade
+from digest.store.models import Paper, Source
 
 API = (FIXTURES / "arxiv-api_cat-cs.LG-OR-cs.AI_max20_2026-04-30.xml").read_bytes()
 HF = (FIXTURES / "hf-daily-papers_2026-06_30papers.json").read_bytes()

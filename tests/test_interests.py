@@ -2,9 +2,9 @@ import random
 
 import pytest
 
-from digest import interests
 from digest.errors import InterestError
-from digest.interests import MAX_TOPICS, Interests, Topic, parse_interests
+from digest.rank import interests
+from digest.rank.interests import MAX_TOPICS, Interests, Topic, parse_interests
 
 
 def test_topics_are_split_by_lines_and_semicolons() -> None:

@@ -17,12 +17,12 @@ from sqlalchemy import Engine, create_engine, text
 
 from digest.config import Settings
 from digest.context import Context
-from digest.db import upgrade
-from digest.deliver import MaildirTransport
 from digest.errors import DigestError
-from digest.leader import AdvisoryLock, FileLock, SenderBusy, advisory_key, sender_lock
+from digest.mail.transports import MaildirTransport
 from digest.metrics import Metrics
-from digest.scheduler import Jobs, SchedulerOptions
+from digest.service.jobs import Jobs, SchedulerOptions
+from digest.service.leader import AdvisoryLock, FileLock, SenderBusy, advisory_key, sender_lock
+from digest.store.db import upgrade
 
 HF = FIXTURES / "hf-daily-papers_2026-06_30papers.json"
 only_postgres = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -130,7 +130,7 @@ def test_a_second_sender_on_sqlite_refuses_with_a_clear_message(settings: Settin
         config = tmp_path / "config.toml"
         config.write_text(f'[database]\nurl = "{settings.database.url}"\n', encoding="utf-8")
         other = subprocess.run(
-            [sys.executable, "-c", "from digest.cli_service import worker; worker()", "--config", config],
+            [sys.executable, "-c", "from digest.cli.service import worker; worker()", "--config", config],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     finally:

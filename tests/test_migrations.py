@@ -5,9 +5,9 @@ from alembic import command
 from sqlalchemy import inspect
 
 from digest.context import Context
-from digest.db import alembic_config, require_current_schema, upgrade
 from digest.errors import DigestError
-from digest.models import Base
+from digest.store.db import alembic_config, require_current_schema, upgrade
+from digest.store.models import Base
 
 
 def test_migrations_create_exactly_the_models_tables(ctx: Context) -> None:

@@ -14,8 +14,8 @@ import pytest
 from test_render import hf_items, view
 
 from digest.errors import DeliveryError
-from digest.mime import Sender, build_message, message_id
-from digest.mime_fast import (
+from digest.mail.mime import Sender, build_message, message_id
+from digest.mail.mime_template import (
     _ADDR_SPEC,
     _EW_SUBJECTS,
     _MSG_ID,
@@ -27,9 +27,9 @@ from digest.mime_fast import (
     _fold_subject_registry,
     _plain,
 )
-from digest.qp import LineMemo, body_encode, encode_whole
+from digest.mail.quoted_printable import LineMemo, body_encode, encode_whole
+from digest.mail.render import Renderer
 from digest.records import RenderedEmail
-from digest.render import Renderer
 
 UNSUBSCRIBE = "https://digest.example.org/unsubscribe/" + "eyJzIjo0Mn0.ZxYw-Q." + "k" * 150
 FULL = Sender(

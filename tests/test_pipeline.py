@@ -16,18 +16,20 @@ from smtp_sink import SmtpSink
 from sqlalchemy import delete, inspect, select, update
 
 from digest import sources
-from digest.claims import DeliveryOptions
 from digest.context import Context
-from digest.db import transaction
-from digest.deliver import MaildirTransport, SmtpTransport, Transport
-from digest.interests import parse_interests
-from digest.ledger_writes import start_sending
-from digest.models import Delivery, DeliveryStatus, Paper, SentPaper, Subscriber, SubscriberStatus
-from digest.pipeline import SendReport, run_worker, send_due
-from digest.store import upsert_papers
-from digest.store_ledger import Result, claim_batch, enqueue, record_results, sent_paper_ids
-from digest.store_schedule import prune_ledger
-from digest.store_subscribers import add_subscriber
+from digest.delivery.policy import DeliveryOptions
+from digest.delivery.report import SendReport
+from digest.delivery.send import send_due
+from digest.delivery.worker import run_worker
+from digest.mail.transports import MaildirTransport, SmtpTransport, Transport
+from digest.rank.interests import parse_interests
+from digest.store.db import transaction
+from digest.store.ledger import Result, claim_batch, enqueue, record_results, sent_paper_ids
+from digest.store.ledger_bulk import start_sending
+from digest.store.models import Delivery, DeliveryStatus, Paper, SentPaper, Subscriber, SubscriberStatus
+from digest.store.papers import upsert_papers
+from digest.store.schedule import prune_ledger
+from digest.store.subscribers import add_subscriber
 
 TODAY = date(2026, 11, 28)
 

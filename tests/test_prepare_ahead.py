@@ -33,18 +33,19 @@ from smtp_sink import SmtpSink
 from sqlalchemy import select
 from test_pipeline import TODAY, _ledger, _load_papers, _subscribe
 
-from digest import prepare_ahead, worker
-from digest.claims import DeliveryOptions
 from digest.context import Context
-from digest.db import transaction, upgrade
-from digest.deliver import SmtpTransport
-from digest.mime_fast import MessageTemplate
-from digest.models import Delivery, DeliveryStatus, Paper, SentPaper
-from digest.outcomes import Picks, SendReport
-from digest.prepare import Job, RunCache, mail_sender, prepare_batch
-from digest.prepare_ahead import BatchBuilder, Prepared, batch_sizes, can_prepare_ahead
+from digest.delivery import batch_ahead as prepare_ahead
+from digest.delivery import worker
+from digest.delivery.batch import Job, RunCache, mail_sender, prepare_batch
+from digest.delivery.batch_ahead import BatchBuilder, Prepared, batch_sizes, can_prepare_ahead
+from digest.delivery.policy import DeliveryOptions
+from digest.delivery.report import Picks, SendReport
+from digest.mail.mime_template import MessageTemplate
+from digest.mail.transports import SmtpTransport
 from digest.records import Ranked, pickled_by_fields
-from digest.store_ledger import Claimed, Result, enqueue
+from digest.store.db import transaction, upgrade
+from digest.store.ledger import Claimed, Result, enqueue
+from digest.store.models import Delivery, DeliveryStatus, Paper, SentPaper
 
 
 class CountingBuilder(BatchBuilder):
@@ -276,7 +277,7 @@ def test_a_batch_leaves_the_collector_on_and_what_it_kept_frozen_even_when_it_fa
 HOLDER = """
 import sys, time
 from digest.config import Settings
-from digest.prepare_ahead import BatchBuilder
+from digest.delivery.batch_ahead import BatchBuilder
 builder = BatchBuilder(Settings.model_validate({"database": {"url": sys.argv[1]}}))
 assert builder._pool.submit(int, "7").result() == 7  # the helper is up
 print("ready", flush=True)

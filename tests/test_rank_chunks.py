@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-import digest.rank as rank_module
-from digest.interests import parse_interests
-from digest.rank import Profile, RankSettings, rank
-from digest.rank_sparse import Flat, lookup, top_k
+from digest.rank import ranker as rank_module
+from digest.rank.interests import parse_interests
+from digest.rank.ranker import Profile, RankSettings, rank
+from digest.rank.sparse import Flat, lookup, top_k
 from digest.records import Candidate
 
 NOW = datetime(2026, 6, 15, 6, tzinfo=UTC)

@@ -8,12 +8,13 @@ import pytest
 from scipy import sparse
 from test_rank_chunks import NOW, papers, profiles
 
-import digest.rank as rank_module
-from digest import rank_explain, rank_query
-from digest.interests import parse_interests
-from digest.rank import Profile, RankSettings, rank
-from digest.rank_score import _ranked
-from digest.rank_sparse import among, by_subscriber, top_k
+from digest.rank import explain as rank_explain
+from digest.rank import query as rank_query
+from digest.rank import ranker as rank_module
+from digest.rank.interests import parse_interests
+from digest.rank.ranker import Profile, RankSettings, rank
+from digest.rank.score import _ranked
+from digest.rank.sparse import among, by_subscriber, top_k
 from digest.records import Ranked
 
 

@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from digest.interests import parse_interests
-from digest.rank import Profile, RankSettings, rank_iter
-from digest.rank_index import PaperIndex, StemCache, build_index, stem_index
-from digest.rank_query import topic_keys
+from digest.rank.index import PaperIndex, StemCache, build_index, stem_index
+from digest.rank.interests import parse_interests
+from digest.rank.query import topic_keys
+from digest.rank.ranker import Profile, RankSettings, rank_iter
+from digest.rank.terms import stems
 from digest.records import Candidate
-from digest.terms import stems
 
 WHEN = datetime(2026, 11, 28, tzinfo=UTC)
 PAPERS = [

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 import numpy as np
 from scipy import sparse
 
-from digest.rank_index import StemCache, _bm25, build_index, stem_index
-from digest.rank_phrases import field_stems
+from digest.rank.index import StemCache, _bm25, build_index, stem_index
+from digest.rank.phrases import field_stems
+from digest.rank.terms import phrase_key, stems
 from digest.records import Candidate
-from digest.terms import phrase_key, stems
 
 WHEN = datetime(2026, 11, 28, tzinfo=UTC)
 PAPERS = [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from digest.rank_score import _times
+from digest.rank.score import _times
 
 
 def test_a_transposed_product_equals_the_direct_one_bit_for_bit() -> None:

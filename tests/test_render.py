@@ -11,9 +11,9 @@ from jinja2 import TemplateError, UndefinedError
 from markupsafe import Markup
 from markupsafe import escape as escape_text
 
-from digest.highlight import highlight
+from digest.mail.highlight import highlight
+from digest.mail.render import Renderer, safe_url, shorten_authors, summarise
 from digest.records import DigestItem, DigestView
-from digest.render import Renderer, safe_url, shorten_authors, summarise
 from digest.resources import resource_path
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -139,7 +139,7 @@ def test_urls_passed_without_parsing_are_exactly_those_the_parser_passes() -> No
     import random
     import re
 
-    from digest.render import _checked_url
+    from digest.mail.render import _checked_url
 
     rng = random.Random(5)
     heads = ["http://", "https://", "HTTPS://", "http:/", "https:", "ftp://", "javascript:", " https://", ""]
@@ -305,7 +305,7 @@ def test_the_remembered_wordwrap_wraps_exactly_as_jinjas(width: int) -> None:
     from jinja2 import Environment
     from jinja2.filters import do_wordwrap
 
-    from digest.render import wordwrap
+    from digest.mail.render import wordwrap
 
     env = Environment()
     texts = [item.summary for item in hf_items(5)] + [
@@ -331,8 +331,8 @@ def test_single_spaced_paragraphs_are_filled_exactly_as_jinjas_wordwrap(seed: in
     from jinja2 import Environment
     from jinja2.filters import do_wordwrap
 
-    from digest.fill import fill_paragraphs
-    from digest.render import _wrapped
+    from digest.mail.render import _wrapped
+    from digest.mail.textfill import fill_paragraphs
 
     rng = random.Random(seed)
     env = Environment()

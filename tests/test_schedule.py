@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from digest.schedule import (
+from digest.schedule.times import (
     digest_date_of,
     due_dates,
     fetch_anchor,

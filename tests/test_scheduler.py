@@ -20,18 +20,18 @@ from sqlalchemy import func, insert, select, update
 from digest import sources
 from digest.config import Settings
 from digest.context import Context
-from digest.db import transaction, upgrade
-from digest.deliver import MaildirTransport
-from digest.interests import parse_interests
-from digest.leader import leadership
+from digest.mail.transports import MaildirTransport
 from digest.metrics import Metrics
-from digest.models import Delivery, DeliveryStatus, Paper, Source, Subscriber, SubscriberStatus
-from digest.schedule import next_send_after, send_time
-from digest.scheduler import Jobs, SchedulerOptions, build_scheduler
-from digest.store import upsert_papers
-from digest.store_ledger import enqueue
-from digest.store_schedule import due_digests, due_pairs, next_due, reschedule
-from digest.store_subscribers import add_subscriber
+from digest.rank.interests import parse_interests
+from digest.schedule.times import next_send_after, send_time
+from digest.service.jobs import Jobs, SchedulerOptions, build_scheduler
+from digest.service.leader import leadership
+from digest.store.db import transaction, upgrade
+from digest.store.ledger import enqueue
+from digest.store.models import Delivery, DeliveryStatus, Paper, Source, Subscriber, SubscriberStatus
+from digest.store.papers import upsert_papers
+from digest.store.schedule import due_digests, due_pairs, next_due, reschedule
+from digest.store.subscribers import add_subscriber
 
 HF = FIXTURES / "hf-daily-papers_2026-06_30papers.json"
 START = datetime(2026, 10, 31, 20, tzinfo=UTC)  # New York falls back at 06:00 UTC on 2026-11-01

@@ -14,16 +14,14 @@ import numpy as np
 import pytest
 from conftest import NOW
 
-from digest import semantic
 from digest.context import Context
-from digest.db import transaction
-from digest.interests import parse_interests
-from digest.models import Interest, Paper
-from digest.rank import Profile, RankSettings, rank
-from digest.rank_hybrid import Vectors
+from digest.embedding import model as semantic
+from digest.rank.hybrid import Vectors
+from digest.rank.interests import parse_interests
+from digest.rank.ranker import Profile, RankSettings, rank
 from digest.records import Candidate, PaperIn
-from digest.store import upsert_papers
-from digest.store_embeddings import (
+from digest.store.db import transaction
+from digest.store.embeddings import (
     embed_interests,
     embed_papers,
     from_bytes,
@@ -31,7 +29,9 @@ from digest.store_embeddings import (
     to_bytes,
     vectors_for_ranking,
 )
-from digest.store_subscribers import add_subscriber
+from digest.store.models import Interest, Paper
+from digest.store.papers import upsert_papers
+from digest.store.subscribers import add_subscriber
 
 # CI installs the extra, so there these tests run (and fail if it is missing) instead of skipping.
 needs_model = pytest.mark.skipif(
@@ -128,7 +128,7 @@ def test_hybrid_without_the_extra_falls_back_to_lexical_and_says_so_once(
     # The extra may be installed here, so its absence is simulated: the one thing that cannot run as is.
     monkeypatch.setattr(semantic, "available", lambda: False)
     monkeypatch.setattr(semantic, "_WARNED", [])
-    with caplog.at_level("WARNING", logger="digest.semantic"):
+    with caplog.at_level("WARNING", logger="digest.embedding.model"):
         assert semantic.effective_method("hybrid") == "lexical"
         assert semantic.effective_method("hybrid") == "lexical"
     assert len([r for r in caplog.records if "semantic extra" in r.getMessage()]) == 1
@@ -157,7 +157,7 @@ def test_packaged_files_other_than_the_upstream_ones_are_not_used(
     fake_model_package: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Vectors are stored under the model's name alone: other (say re-quantised) weights must not join them.
-    with caplog.at_level("ERROR", logger="digest.semantic"):
+    with caplog.at_level("ERROR", logger="digest.embedding.model"):
         assert semantic.model_dir() is None
     assert "sha256 differs" in caplog.text
     hashes = {name: semantic.sha256(fake_model_package / name) for name in semantic.FILES_SHA256}
@@ -184,8 +184,8 @@ def test_a_category_only_topic_still_matches_under_the_hybrid_ranker() -> None:
 @needs_model
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_pipeline_ranks_by_meaning_with_vectors_stored_at_ingest(ctx: Context, tmp_path: Path) -> None:
+    from digest.delivery.send import preview
     from digest.ingest import ingest_file
-    from digest.pipeline import preview
 
     ctx.settings = ctx.settings.model_copy(
         update={"ranking": ctx.settings.ranking.model_copy(update={"method": "hybrid", "min_score": 0.15})}

@@ -30,17 +30,18 @@ from fastapi import FastAPI
 from smtp_sink import SmtpSink
 from sqlalchemy import select
 
-from digest import service, sources
+from digest import sources
 from digest.config import Settings
 from digest.context import Context
-from digest.db import transaction, upgrade
-from digest.interests import parse_interests
 from digest.logs import fields, setup_logging
 from digest.metrics import metrics_endpoint, process_metrics
-from digest.models import Delivery, DeliveryStatus
-from digest.scheduler import SchedulerOptions
-from digest.store import upsert_papers
-from digest.store_subscribers import add_subscriber
+from digest.rank.interests import parse_interests
+from digest.service import processes as service
+from digest.service.jobs import SchedulerOptions
+from digest.store.db import transaction, upgrade
+from digest.store.models import Delivery, DeliveryStatus
+from digest.store.papers import upsert_papers
+from digest.store.subscribers import add_subscriber
 
 FAST = SchedulerOptions(tick_seconds=0.2, wait_for_papers_minutes=0)
 only_sqlite = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -51,12 +52,12 @@ SERVE = """
 import asyncio, sys
 from pathlib import Path
 from fastapi import FastAPI
-from digest import service
+from digest.service import processes as service
 from digest.config import load_settings
 from digest.context import Context
 from digest.logs import setup_logging
 from digest.metrics import metrics_endpoint
-from digest.scheduler import SchedulerOptions
+from digest.service.jobs import SchedulerOptions
 
 def app_factory(ctx):
     app = FastAPI()
@@ -231,7 +232,9 @@ def test_sigterm_finishes_the_message_in_flight_and_exits_cleanly(settings: Sett
         assert len(sink.received) == 1
     assert _statuses(settings) == [DeliveryStatus.SENT]
     events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    assert [e["msg"] for e in events if e["logger"] == "digest.service"][-1] == "stopped"  # JSON: not a tty
+    assert [e["msg"] for e in events if e["logger"] == "digest.service.processes"][
+        -1
+    ] == "stopped"  # JSON: not a tty
 
 
 @only_postgres
@@ -282,7 +285,7 @@ def test_the_serve_command_runs_the_real_web_app_and_stops_on_sigterm(
     _prepare(settings)
     config = _config(settings, tmp_path, "serve.toml")
     port = _free_port()
-    command = "from digest.cli_service import serve; serve()"
+    command = "from digest.cli.service import serve; serve()"
     process = subprocess.Popen(
         [sys.executable, "-c", command, "--config", str(config), "--port", str(port)],
         stderr=subprocess.PIPE, text=True,

@@ -12,8 +12,8 @@ import pytest
 from loopback_http import LoopbackServer, Reply, Seen
 
 from digest.errors import SourceError
-from digest.sources import make_client
 from digest.sources.arxiv_paging import Pacer, lookup, search
+from digest.sources.fetch import make_client
 from digest.sources.parsed import ParseResult
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -11,7 +11,7 @@ import pytest
 
 from digest.errors import SourceError
 from digest.records import PaperIn
-from digest.sources import ANNOUNCE_TYPES, DEFAULT_ANNOUNCE_TYPES, parse
+from digest.sources.kinds import ANNOUNCE_TYPES, DEFAULT_ANNOUNCE_TYPES, parse
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ALL_ARCHIVES = FIXTURES / "arxiv-rss_all-archives_2024-11-28.xml"

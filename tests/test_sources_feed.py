@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import SourceError
-from digest.sources import KINDS, parse
+from digest.sources.kinds import KINDS, parse
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

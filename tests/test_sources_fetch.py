@@ -16,7 +16,8 @@ import pytest
 from loopback_http import LoopbackServer, Reply, Seen
 
 from digest.errors import SourceError
-from digest.sources import FetchResult, HTTPStatusError, fetch, make_client, parse
+from digest.sources.fetch import FetchResult, HTTPStatusError, fetch, make_client
+from digest.sources.kinds import parse
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AGENT = "digest-tests/0.1 (mailto:tests@example.org)"

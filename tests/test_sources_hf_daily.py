@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from digest.errors import SourceError
-from digest.sources import default_url, parse
+from digest.sources.kinds import parse
+from digest.sources.urls import default_url
 
 FIXTURES = Path(__file__).parent / "fixtures"
 COMPACT = FIXTURES / "hf-daily-papers_2026-06_30papers.json"

@@ -11,7 +11,8 @@ import pytest
 from loopback_http import LoopbackServer, Reply
 from test_sources_feed import billion_laughs
 
-from digest.sources import SourceOutcome, SourceRequest, fetch_many, make_client
+from digest.sources.fetch import make_client
+from digest.sources.gather import SourceOutcome, SourceRequest, fetch_many
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AGENT = "digest-tests/0.1 (mailto:tests@example.org)"

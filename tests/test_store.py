@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from digest import sources
 from digest.context import Context
-from digest.db import transaction
-from digest.models import Paper
 from digest.records import PaperIn
-from digest.store import candidates_since, count_papers, upsert_papers
+from digest.store.db import transaction
+from digest.store.models import Paper
+from digest.store.papers import candidates_since, count_papers, upsert_papers
 
 PAPER = PaperIn(
     key="arxiv:2411.00001",

@@ -14,16 +14,14 @@ from sqlalchemy import func, select
 from web_helpers import expired_token, link_in, load_papers, mail_text, parse_mail, path_of
 
 from digest.context import Context
-from digest.db import transaction
-from digest.deliver import MaildirTransport, SmtpTransport
+from digest.delivery.send import send_due
 from digest.errors import InterestError
-from digest.interests import parse_interests
-from digest.models import Feedback, Paper, Subscriber, SubscriberStatus
-from digest.pipeline import send_due
-from digest.store_subscribers import claim_mail_slot, find_subscriber
-from digest.subscriber_digest import latest_digest_html, preview_matches
-from digest.subscriber_mail import deliver_mail
-from digest.subscriptions import (
+from digest.mail.transports import MaildirTransport, SmtpTransport
+from digest.rank.interests import parse_interests
+from digest.store.db import transaction
+from digest.store.models import Feedback, Paper, Subscriber, SubscriberStatus
+from digest.store.subscribers import claim_mail_slot, find_subscriber
+from digest.subscribers.actions import (
     FieldError,
     Preferences,
     account,
@@ -39,6 +37,8 @@ from digest.subscriptions import (
     update_preferences,
     vote,
 )
+from digest.subscribers.mails import deliver_mail
+from digest.subscribers.pages import latest_digest_html, preview_matches
 from digest.tokens import Purpose, TokenError, Tokens
 
 ADDRESS = "reader@example.org"

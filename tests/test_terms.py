@@ -2,8 +2,8 @@ import Stemmer
 from conftest import FIXTURES
 from snowballstemmer.english_stemmer import EnglishStemmer
 
-from digest import terms
-from digest.terms import author_keys, author_query_key, category_keys, match_spans, stems, tokens
+from digest.rank import terms
+from digest.rank.terms import author_keys, author_query_key, category_keys, match_spans, stems, tokens
 
 
 def test_stems_come_from_the_c_stemmer_and_equal_the_pure_python_snowball_ones() -> None:

@@ -15,7 +15,8 @@ from starlette.testclient import TestClient
 from web_helpers import Clock, link_in, load_papers, parse_mail, path_of
 
 from digest.context import Context
-from digest.web import WebLimits, create_app
+from digest.web import create_app
+from digest.web.ratelimit import WebLimits
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 SITE = "https://papers.example.org"

@@ -15,12 +15,13 @@ from web_helpers import Clock, csrf_of, expired_token, link_in, load_papers, par
 
 from digest.config import EXAMPLE_SECRET
 from digest.context import Context
-from digest.db import transaction
 from digest.errors import ConfigError
-from digest.models import Feedback, Subscriber, SubscriberStatus
-from digest.store_subscribers import find_subscriber
+from digest.store.db import transaction
+from digest.store.models import Feedback, Subscriber, SubscriberStatus
+from digest.store.subscribers import find_subscriber
 from digest.tokens import Purpose
-from digest.web import WebLimits, create_app
+from digest.web import create_app
+from digest.web.ratelimit import WebLimits
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 SITE = "https://papers.example.org"

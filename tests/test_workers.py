@@ -16,9 +16,9 @@ from conftest import make_settings
 from smtp_sink import SmtpSink
 from test_crash import add_subscribers, assert_exactly_once_except_unknown, load_papers, start_sender
 
-from digest.claims import DeliveryOptions
 from digest.context import Context
-from digest.db import upgrade
+from digest.delivery.policy import DeliveryOptions
+from digest.store.db import upgrade
 
 COUNT = 5000
 OPTIONS = DeliveryOptions(concurrency=2, lease_seconds=4.0, batch_size=100)

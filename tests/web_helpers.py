@@ -15,8 +15,8 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from digest import sources
 from digest.context import Context
-from digest.db import transaction
-from digest.store import upsert_papers
+from digest.store.db import transaction
+from digest.store.papers import upsert_papers
 
 LINK = re.compile(r"https?://[^\s\"<>]+/(confirm|manage|unsubscribe|digest|feedback)/[A-Za-z0-9_.\-]+")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

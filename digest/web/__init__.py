@@ -15,10 +15,10 @@ from fastapi.staticfiles import StaticFiles
 from digest import __version__
 from digest.config import EXAMPLE_SECRET
 from digest.context import Context
-from digest.deliver import Transport
+from digest.delivery.send import make_transport
 from digest.errors import ConfigError
+from digest.mail.transports import Transport
 from digest.metrics import metrics_endpoint
-from digest.pipeline import make_transport
 from digest.resources import resource_path
 from digest.web import routes_api, routes_links, routes_pages
 from digest.web.csrf import Csrf

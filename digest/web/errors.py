@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from digest.errors import NotFound
-from digest.subscriptions import FieldError
+from digest.subscribers.actions import FieldError
 from digest.tokens import TokenError
 from digest.web.csrf import CsrfError
 from digest.web.ratelimit import RateLimited

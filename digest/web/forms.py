@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from starlette.requests import Request
 
-from digest.subscriptions import (
+from digest.subscribers.actions import (
     FieldError,
     Preferences,
     check_address,

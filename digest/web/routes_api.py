@@ -10,11 +10,11 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from digest import subscriptions
-from digest.interests import MAX_CHARS
-from digest.subscriber_digest import preview_matches
-from digest.subscriber_mail import deliver_mail
-from digest.subscriptions import Account
+from digest.rank.interests import MAX_CHARS
+from digest.subscribers import actions as subscriptions
+from digest.subscribers.actions import Account
+from digest.subscribers.mails import deliver_mail
+from digest.subscribers.pages import preview_matches
 from digest.tokens import Purpose
 from digest.web.ratelimit import preview_limit, subscribe_limits
 from digest.web.state import State, client_ip

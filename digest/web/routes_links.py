@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from digest import subscriptions
-from digest.models import SubscriberStatus
-from digest.subscriber_digest import latest_digest_html
+from digest.store.models import SubscriberStatus
+from digest.subscribers import actions as subscriptions
+from digest.subscribers.pages import latest_digest_html
 from digest.tokens import Purpose
 from digest.web.forms import check_subscription, read_form
 from digest.web.security import DIGEST_CSP

@@ -9,9 +9,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from digest import subscriptions
-from digest.subscriber_digest import preview_matches
-from digest.subscriber_mail import Mail, deliver_mail
+from digest.subscribers import actions as subscriptions
+from digest.subscribers.mails import Mail, deliver_mail
+from digest.subscribers.pages import preview_matches
 from digest.web.forms import check_subscription, read_form
 from digest.web.ratelimit import preview_limit, subscribe_limits
 from digest.web.state import State, WebState, client_ip

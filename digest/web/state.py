@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from digest.context import Context
-from digest.deliver import Transport
-from digest.interests import MAX_CHARS
+from digest.mail.transports import Transport
+from digest.rank.interests import MAX_CHARS
 from digest.resources import resource_path
 from digest.web.csrf import FIELD, Csrf
 from digest.web.ratelimit import RateLimiter, WebLimits

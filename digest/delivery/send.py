@@ -1,0 +1,119 @@
+"""The one module that knows the whole flow: rank -> render -> record -> deliver.
+
+Every digest is written to the ledger before any mail traffic, claimed under a lease, marked `sending` a
+window at a time and marked sent together with its papers in one transaction; a date already done is
+never sent again. The engine lives in digest.worker (the drain loop), digest.prepare (rank, render, MIME)
+and digest.store_ledger (the ledger); this module keeps the entry points the command line, the demo and
+the web app call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from digest.config import Settings
+from digest.context import Context
+from digest.delivery.batch import TRENDING_FALLBACK, mail_sender, pick_papers, render_digest
+from digest.delivery.policy import DeliveryOptions
+from digest.delivery.report import Outcome, Picks, SendReport
+from digest.delivery.worker import default_worker_id, deliver_one, run_worker
+from digest.errors import InterestError
+from digest.mail.mime import Sender
+from digest.mail.transports import MaildirTransport, PooledTransport, SmtpTransport, Transport
+from digest.records import RenderedEmail
+from digest.schedule.times import local_today
+from digest.store.db import transaction
+from digest.store.schedule import due_digests
+from digest.store.subscribers import get_subscriber
+
+__all__ = [
+    "TRENDING_FALLBACK",
+    "Outcome",
+    "Picks",
+    "Preview",
+    "SendReport",
+    "deliver_one",
+    "make_transport",
+    "pick_papers",
+    "preview",
+    "render_digest",
+    "run_worker",
+    "send_due",
+    "sender",
+]
+
+
+def make_transport(settings: Settings) -> Transport:
+    """Maildir, or a pool of `[delivery] concurrency` SMTP connections paced to `rate_per_second`."""
+    if settings.mail.transport == "maildir":
+        return MaildirTransport(Path(settings.mail.maildir))
+    smtp = settings.smtp
+    options = DeliveryOptions.from_settings(settings)
+
+    def connection() -> Transport:
+        return SmtpTransport(
+            smtp.host, smtp.port, security=smtp.security, username=smtp.username, password=smtp.password,
+            timeout=smtp.timeout, validate_certs=smtp.validate_certs,
+        )  # fmt: skip
+
+    return PooledTransport(connection, options.concurrency, options.rate_per_second or None)
+
+
+def sender(ctx: Context) -> Sender:
+    return mail_sender(ctx)
+
+
+async def send_due(
+    ctx: Context,
+    transport: Transport,
+    now: datetime,
+    *,
+    digest_date: date | None = None,
+    dry_run: bool = False,
+) -> SendReport:
+    """Build and deliver every digest due at `now`; never twice for one subscriber and date."""
+    if dry_run:
+        return _dry_run(ctx, now, digest_date)
+    return await run_worker(
+        ctx, transport, asyncio.Event(), worker_id=default_worker_id(), now=lambda: now,
+        digest_date=digest_date, keep_outcomes=True,
+    )  # fmt: skip
+
+
+def _dry_run(ctx: Context, now: datetime, digest_date: date | None) -> SendReport:
+    report = SendReport()
+    with transaction(ctx.sessions) as session:
+        pairs = due_digests(session, now, digest_date)
+        picks = pick_papers(ctx, session, [subscriber for subscriber, _ in pairs], now)
+    for subscriber, day in pairs:
+        chosen = picks.get(subscriber.id)
+        if chosen is None:
+            report.add(Outcome(subscriber.email, day, "failed", error="interests do not parse"))
+        else:
+            report.add(Outcome(subscriber.email, day, "dry-run", chosen.ranked))
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    email: str
+    digest_date: date
+    picks: Picks
+    rendered: RenderedEmail
+
+
+def preview(ctx: Context, email: str, now: datetime, digest_date: date | None = None) -> Preview:
+    """Rank and render one subscriber's digest without sending or recording anything."""
+    with transaction(ctx.sessions) as session:
+        subscriber = get_subscriber(session, email)
+        day = digest_date or local_today(now, subscriber.timezone)
+        picks = pick_papers(ctx, session, [subscriber], now)
+        if subscriber.id not in picks:
+            raise InterestError(
+                f"the interests of {email} do not parse; set them again with `digest interests`"
+            )
+        rendered, _ = render_digest(ctx, session, subscriber, day, picks[subscriber.id])
+    return Preview(email, day, picks[subscriber.id], rendered)
