@@ -40,10 +40,9 @@ from sqlalchemy import create_engine, select, text
 from digest.config import DeliverySettings, Settings
 from digest.context import Context
 from digest.delivery.batch import RunCache, prepare_batch
-from digest.delivery.policy import DeliveryOptions
 from digest.delivery.report import SendReport
-from digest.delivery.send import sender
 from digest.delivery.worker import run_worker
+from digest.mail.headers import Sender
 from digest.mail.mime_template import MessageTemplate
 from digest.mail.transports import PooledTransport, SmtpTransport
 from digest.schedule.times import local_today
@@ -137,7 +136,7 @@ async def _floor(port: int, count: int, sample: str, connections: int) -> dict[s
             "cpu_s": cpu_seconds()}  # fmt: skip
 
 
-async def _send(settings: Settings, options: DeliveryOptions, index: int) -> dict[str, Any]:
+async def _send(settings: Settings, options: DeliverySettings, index: int) -> dict[str, Any]:
     ctx = Context.open(settings)
     smtp = settings.smtp
     pool = PooledTransport(lambda: SmtpTransport(smtp.host, smtp.port, security="plain"), options.concurrency)
@@ -164,7 +163,7 @@ def child(argv: list[str]) -> None:
     if role == "floor":
         result = asyncio.run(_floor(config["port"], config["count"], config["sample"], config["connections"]))
     else:
-        options = DeliveryOptions(concurrency=config["concurrency"], batch_size=config["batch_size"])
+        options = DeliverySettings(concurrency=config["concurrency"], batch_size=config["batch_size"])
         result = asyncio.run(_send(Settings.model_validate(config["settings"]), options, config["index"]))
     print(json.dumps(result), flush=True)
 
@@ -231,7 +230,7 @@ def floor_sample(ctx: Context, now: datetime, path: Path, count: int = FLOOR_SAM
         rows = session.execute(select(Subscriber.id, Subscriber.timezone).order_by(Subscriber.id)).all()
         chosen = rows[:: max(1, len(rows) // count)][:count]
         claimed = [Claimed(0, sid, local_today(now, zone), 0) for sid, zone in chosen]
-        cache = RunCache(MessageTemplate(sender(ctx)))
+        cache = RunCache(MessageTemplate(Sender.from_settings(ctx.settings)))
         jobs, _, _ = prepare_batch(ctx, session, claimed, now, cache, SendReport(keep=False))
     messages = [job.message for job in jobs]
     path.write_bytes(pickle.dumps(messages))
@@ -410,7 +409,7 @@ def main() -> None:
     parser.add_argument("--database", default=None, help="a PostgreSQL URL; default: a temporary SQLite file")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=4, help="SMTP connections per worker")
-    parser.add_argument("--batch-size", type=int, default=DeliveryOptions().batch_size)
+    parser.add_argument("--batch-size", type=int, default=DeliverySettings().batch_size)
     parser.add_argument(
         "--helpers",
         type=int,

@@ -32,8 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rank_baselines import bm25_plain, substring, tfidf_cosine
 
-from digest.rank.interests import parse_interests
-from digest.rank.ranker import Profile, RankSettings, rank
+from digest.rank import Profile, RankSettings, parse_interests, rank
 from digest.records import Candidate
 
 K = 10

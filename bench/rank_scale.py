@@ -24,11 +24,9 @@ from pathlib import Path
 
 import feedparser
 
-from digest.rank.hybrid import Vectors
-from digest.rank.interests import parse_interests
-from digest.rank.ranker import Profile, RankSettings, rank_iter
+from digest.rank import Profile, RankSettings, parse_interests, rank_iter
 from digest.rank.terms import STOPWORDS, is_stopword_only
-from digest.records import Candidate
+from digest.records import Candidate, Vectors
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests/fixtures/arxiv-rss_all-archives_2024-11-28.xml"
 NOW = datetime(2024, 11, 28, 5, tzinfo=UTC)

@@ -9,17 +9,14 @@ rows in file order, as written by a previous run with the same model), topic vec
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from digest.embedding import model as semantic
-from digest.rank.hybrid import Vectors
-from digest.rank.interests import parse_interests
-from digest.rank.ranker import Profile, RankSettings, rank
-from digest.records import Candidate
+from digest.rank import Profile, RankSettings, parse_interests, rank
+from digest.records import Candidate, Vectors
 
 if not semantic.available():
     raise ImportError("the semantic extra is not installed")
@@ -65,7 +62,7 @@ def embedding_methods(
         best = (topics @ matrix.T).max(axis=0)
         return [papers[i].paper_id for i in np.argsort(-best, kind="stable")[:k]]
 
-    hybrid_settings = replace(settings, method="hybrid")
+    hybrid_settings = settings.model_copy(update={"method": "hybrid"})
 
     def hybrid(papers: Sequence[Candidate], interests: str) -> list[int]:
         store.topic_vectors(interests)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -119,7 +120,7 @@ class DigestSettings(_Section):
 
 
 class RankingSettings(_Section):
-    """Mirrors digest.rank.RankSettings (less max_papers, which lives in [digest])."""
+    """How papers are ranked; `digest.rank.RankSettings` adds `[digest] max_papers` to it."""
 
     min_score: float = Field(default=0.3, ge=0, le=1)
     title_weight: float = Field(default=2.0, ge=0)
@@ -151,6 +152,20 @@ class DeliverySettings(_Section):
     # Helper processes that build the next batches while one is sent (runs of more than one batch);
     # 0 builds them in the sending process, between batches.
     prepare_processes: int = Field(default=1, ge=0, le=16)
+
+    @property
+    def window(self) -> int:
+        """Messages marked `sending` per ledger transaction. Two windows overlap (worker.send_jobs), so a
+        crash can leave at most `in_flight` rows `unknown`."""
+        return max(8, 4 * self.concurrency)
+
+    @property
+    def in_flight(self) -> int:
+        return 2 * self.window
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_seconds)
 
 
 class SchedulerSettings(_Section):

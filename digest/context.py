@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest import __version__
 from digest.config import Settings
 from digest.mail.render import Renderer
-from digest.rank.ranker import RankSettings
+from digest.rank.profile import RankSettings
 from digest.store.db import make_engine, make_sessions
 from digest.tokens import Tokens
 
@@ -43,6 +43,6 @@ class Context:
         # arXiv and Hugging Face ask automated clients to say who they are and how to reach them.
         return f"digest/{__version__} (+{self.settings.web.base_url}; mailto:{self.settings.fetch.contact})"
 
-    @property
+    @cached_property
     def rank_settings(self) -> RankSettings:
-        return RankSettings(max_papers=self.settings.digest.max_papers, **self.settings.ranking.model_dump())
+        return RankSettings.from_settings(self.settings)

@@ -18,12 +18,13 @@ import httpx
 from digest import sources
 from digest.config import SourceSettings
 from digest.context import Context
+from digest.embedding.vectors import embed_if_enabled
 from digest.errors import DigestError, SourceError
 from digest.schedule.times import next_fetch_at
 from digest.sources import arxiv_paging
 from digest.store.db import transaction
-from digest.store.embeddings import embed_if_enabled
-from digest.store.papers import arxiv_ids_missing_details, source_row, upsert_papers
+from digest.store.papers import arxiv_ids_missing_details, upsert_papers
+from digest.store.sources import source_row
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
 
 _T = TypeVar("_T")
 
@@ -83,6 +87,14 @@ class Candidate:
 
 
 @pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class Vectors:
+    """Stored embeddings: paper id -> vector, topic text (as written) -> vector; unit length float32."""
+
+    papers: Mapping[int, NDArray[np.float32]]
+    topics: Mapping[str, NDArray[np.float32]]
+
+
 @dataclass(frozen=True, slots=True)
 class Ranked:
     """A candidate's place in one subscriber's digest, with the reasons for it."""

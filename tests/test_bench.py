@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from digest.mail.mime import Sender
+from digest.mail.headers import Sender
 from digest.mail.mime_template import MessageTemplate
 from digest.records import RenderedEmail
 

@@ -22,7 +22,7 @@ from conftest import FIXTURES
 from loopback_http import LoopbackServer, Reply
 
 from digest.cli.main import main
-from digest.rank.interests import parse_interests
+from digest.rank import parse_interests
 
 HF = FIXTURES / "hf-daily-papers_2026-06_30papers.json"
 RSS = FIXTURES / "arxiv-rss_all-archives_2024-11-28.xml"

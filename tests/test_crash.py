@@ -23,20 +23,20 @@ from smtp_sink import SmtpSink
 from sqlalchemy import insert, select
 
 from digest import sources
-from digest.config import Settings
+from digest.config import DeliverySettings, Settings
 from digest.context import Context
-from digest.delivery.policy import DeliveryOptions
 from digest.store.db import transaction, upgrade
 from digest.store.models import Delivery, DeliveryStatus, Interest, Subscriber, SubscriberStatus
 from digest.store.papers import upsert_papers
 
 TODAY = date(2026, 11, 28)
 TOPICS = ("language models", "agents", "video generation", "reasoning", "diffusion; robotics")
-OPTIONS = DeliveryOptions(concurrency=2, lease_seconds=1.0, batch_size=100)
+# model_construct: a lease far below the floor operators may set (5 s), so that the test takes seconds
+OPTIONS = DeliverySettings.model_construct(concurrency=2, lease_seconds=1.0, batch_size=100)
 SENDER = """
 import asyncio, json, os, sys
 from datetime import date, datetime
-from digest.delivery.policy import DeliveryOptions
+from digest.config import DeliverySettings
 from digest.config import Settings
 from digest.context import Context
 from digest.mail.transports import PooledTransport, SmtpTransport
@@ -46,7 +46,7 @@ from sqlalchemy import func, select
 
 settings = Settings.model_validate(json.loads(sys.argv[1]))
 port, now, day = int(sys.argv[2]), datetime.fromisoformat(sys.argv[3]), date.fromisoformat(sys.argv[4])
-options = DeliveryOptions(**json.loads(sys.argv[5]))
+options = DeliverySettings.model_construct(**json.loads(sys.argv[5]))
 until_empty = sys.argv[6] == "until-empty"  # like a `digest worker` polling until the day is done
 
 async def main():
@@ -95,7 +95,7 @@ def add_subscribers(ctx: Context, count: int) -> None:
 
 
 def start_sender(
-    settings: Settings, port: int, options: DeliveryOptions = OPTIONS, *, until_empty: bool = False
+    settings: Settings, port: int, options: DeliverySettings = OPTIONS, *, until_empty: bool = False
 ) -> subprocess.Popen[str]:
     fields = {name: getattr(options, name) for name in ("concurrency", "lease_seconds", "batch_size")}
     args = [json.dumps(settings.model_dump(mode="json")), str(port), NOW.isoformat(), TODAY.isoformat()]

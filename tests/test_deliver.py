@@ -24,7 +24,8 @@ from smtp_sink import SmtpSink, self_signed_tls
 from test_render import hf_items, view
 
 from digest.errors import DeliveryError
-from digest.mail.mime import Sender, build_message, message_id
+from digest.mail.headers import Sender, message_id
+from digest.mail.mime import build_message
 from digest.mail.render import Renderer
 from digest.mail.transports import MaildirTransport, PooledTransport, SmtpTransport, _path, wire_data
 from digest.records import RenderedEmail

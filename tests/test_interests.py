@@ -3,8 +3,8 @@ import random
 import pytest
 
 from digest.errors import InterestError
-from digest.rank import interests
-from digest.rank.interests import MAX_TOPICS, Interests, Topic, parse_interests
+from digest.rank import Interests, Topic, interests, parse_interests
+from digest.rank.interests import MAX_TOPICS
 
 
 def test_topics_are_split_by_lines_and_semicolons() -> None:

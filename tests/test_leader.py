@@ -15,12 +15,12 @@ from conftest import FIXTURES, make_settings
 from loopback_http import LoopbackServer, Reply
 from sqlalchemy import Engine, create_engine, text
 
-from digest.config import Settings
+from digest.config import SchedulerSettings, Settings
 from digest.context import Context
 from digest.errors import DigestError
 from digest.mail.transports import MaildirTransport
 from digest.metrics import Metrics
-from digest.service.jobs import Jobs, SchedulerOptions
+from digest.service.jobs import Jobs
 from digest.service.leader import AdvisoryLock, FileLock, SenderBusy, advisory_key, sender_lock
 from digest.store.db import upgrade
 
@@ -46,7 +46,7 @@ def two_processes(database_url: str, tmp_path: Path) -> Iterator[tuple[Context, 
 
 def _jobs(ctx: Context, metrics: Metrics) -> Jobs:
     transport = MaildirTransport(Path(ctx.settings.mail.maildir))
-    return Jobs(ctx, transport, AdvisoryLock(ctx.engine), metrics, SchedulerOptions())
+    return Jobs(ctx, transport, AdvisoryLock(ctx.engine), metrics, SchedulerSettings())
 
 
 def _ran(metrics: Metrics, job: str) -> float:

@@ -14,7 +14,8 @@ import pytest
 from test_render import hf_items, view
 
 from digest.errors import DeliveryError
-from digest.mail.mime import Sender, build_message, message_id
+from digest.mail.headers import Sender, message_id
+from digest.mail.mime import build_message
 from digest.mail.mime_template import (
     _ADDR_SPEC,
     _EW_SUBJECTS,

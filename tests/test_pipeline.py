@@ -16,13 +16,13 @@ from smtp_sink import SmtpSink
 from sqlalchemy import delete, inspect, select, update
 
 from digest import sources
+from digest.config import DeliverySettings
 from digest.context import Context
-from digest.delivery.policy import DeliveryOptions
 from digest.delivery.report import SendReport
 from digest.delivery.send import send_due
 from digest.delivery.worker import run_worker
 from digest.mail.transports import MaildirTransport, SmtpTransport, Transport
-from digest.rank.interests import parse_interests
+from digest.rank import parse_interests
 from digest.store.db import transaction
 from digest.store.ledger import Result, claim_batch, enqueue, record_results, sent_paper_ids
 from digest.store.ledger_bulk import start_sending
@@ -338,7 +338,7 @@ def test_each_subscriber_is_due_at_their_own_local_hour(ctx: Context) -> None:
 # --- fault injection: each SMTP failure ends in the right ledger state ---------------------------------
 
 
-def _drain(ctx: Context, transport: Transport, options: DeliveryOptions, now: datetime = NOW) -> SendReport:
+def _drain(ctx: Context, transport: Transport, options: DeliverySettings, now: datetime = NOW) -> SendReport:
     async def go() -> SendReport:
         try:
             return await run_worker(
@@ -394,7 +394,7 @@ def test_each_smtp_fault_ends_in_its_ledger_state(
     assert bouncing == (expected == DeliveryStatus.FAILED)
 
 
-OPTIONS = DeliveryOptions(concurrency=1, max_attempts=3, retry_backoff_minutes=10, bounce_limit=1)
+OPTIONS = DeliverySettings(concurrency=1, max_attempts=3, retry_backoff_minutes=10, bounce_limit=1)
 
 
 def test_temporary_failures_back_off_and_give_up_after_the_attempt_limit(ctx: Context) -> None:
@@ -421,7 +421,7 @@ def test_temporary_failures_back_off_and_give_up_after_the_attempt_limit(ctx: Co
 def test_permanent_failures_mark_the_subscriber_bouncing_only_at_the_bounce_limit(ctx: Context) -> None:
     _load_papers(ctx)
     subscriber = _subscribe(ctx, "flaky@example.org", "language models")
-    options = DeliveryOptions(concurrency=1, bounce_limit=2)
+    options = DeliverySettings(concurrency=1, bounce_limit=2)
     statuses = []
     with SmtpSink() as sink:
         sink.fail("RCPT", 550, times=2)
@@ -445,7 +445,7 @@ def test_permanent_failures_mark_the_subscriber_bouncing_only_at_the_bounce_limi
 def test_the_error_brake_pauses_the_run_and_says_why_leaving_the_rest_for_later(ctx: Context) -> None:
     _load_papers(ctx)
     ids = [_subscribe(ctx, f"r{i}@example.org", "language models") for i in range(30)]
-    options = DeliveryOptions(concurrency=1, max_consecutive_errors=5)
+    options = DeliverySettings(concurrency=1, max_consecutive_errors=5)
     with SmtpSink() as sink:
         sink.fail("MAIL", 451, times=100)
         report = _drain(ctx, SmtpTransport(sink.host, sink.port, security="plain"), options)
@@ -463,7 +463,7 @@ def test_two_workers_draining_at_once_send_each_digest_once(ctx: Context) -> Non
     _load_papers(ctx)
     for i in range(40):
         _subscribe(ctx, f"s{i}@example.org", "language models; agents")
-    options = DeliveryOptions(concurrency=2, batch_size=7)
+    options = DeliverySettings(concurrency=2, batch_size=7)
 
     async def both(sink: SmtpSink) -> list[SendReport]:
         transports = [SmtpTransport(sink.host, sink.port, security="plain") for _ in range(2)]

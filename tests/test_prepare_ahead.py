@@ -33,13 +33,14 @@ from smtp_sink import SmtpSink
 from sqlalchemy import select
 from test_pipeline import TODAY, _ledger, _load_papers, _subscribe
 
+from digest.config import DeliverySettings
 from digest.context import Context
 from digest.delivery import batch_ahead as prepare_ahead
 from digest.delivery import worker
-from digest.delivery.batch import Job, RunCache, mail_sender, prepare_batch
+from digest.delivery.batch import Job, RunCache, prepare_batch
 from digest.delivery.batch_ahead import BatchBuilder, Prepared, batch_sizes, can_prepare_ahead
-from digest.delivery.policy import DeliveryOptions
-from digest.delivery.report import Picks, SendReport
+from digest.delivery.report import DigestPicks, SendReport
+from digest.mail.headers import Sender
 from digest.mail.mime_template import MessageTemplate
 from digest.mail.transports import SmtpTransport
 from digest.records import Ranked, pickled_by_fields
@@ -72,7 +73,7 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def _drain(
-    ctx: Context, sink: SmtpSink, options: DeliveryOptions, *, enqueue_due: bool = True, keep: bool = True
+    ctx: Context, sink: SmtpSink, options: DeliverySettings, *, enqueue_due: bool = True, keep: bool = True
 ) -> SendReport:
     async def go() -> SendReport:
         transport = SmtpTransport(sink.host, sink.port, security="plain")
@@ -113,7 +114,7 @@ def test_a_run_of_several_batches_is_built_by_the_helper_and_sends_each_digest_o
     for i in range(23):
         _subscribe(ctx, f"s{i}@example.org", "language models; agents")
     with SmtpSink() as sink:
-        report = _drain(ctx, sink, DeliveryOptions(concurrency=2, batch_size=8))
+        report = _drain(ctx, sink, DeliverySettings(concurrency=2, batch_size=8))
     # Every batch went through the helper process, started before the enqueue, so batches start small.
     assert counting == [1, 2, 3, 4, 6, 7]
     assert report.counts == {"sent": 23}
@@ -134,7 +135,7 @@ def test_a_sender_that_keeps_no_outcomes_gets_paper_ids_only_and_records_what_ea
         for i in range(12)
     }
     with SmtpSink() as sink:
-        report = _drain(ctx, sink, DeliveryOptions(concurrency=2, batch_size=4), keep=False)
+        report = _drain(ctx, sink, DeliverySettings(concurrency=2, batch_size=4), keep=False)
     assert CountingBuilder.kept_picks == {False} and len(counting) > 1
     assert report.counts == {"sent": 12} and report.outcomes == []
     with ctx.sessions() as session:
@@ -194,7 +195,7 @@ def test_a_subscriber_due_twice_in_consecutive_batches_is_never_sent_a_paper_twi
     with transaction(ctx.sessions) as session:
         enqueue(session, rows, NOW)
     with SmtpSink() as sink:
-        report = _drain(ctx, sink, DeliveryOptions(concurrency=2, batch_size=5), enqueue_due=False)
+        report = _drain(ctx, sink, DeliverySettings(concurrency=2, batch_size=5), enqueue_due=False)
     assert counting[:2] == [5, 4]  # s0's second row was given back, then claimed once batch 1 was recorded
     first, second = (_papers_in(r.data) for r in sink.received if r.recipients[0] == "s0@example.org")
     assert first and second and not first & second
@@ -231,7 +232,7 @@ def test_a_single_batch_never_starts_the_helper(ctx: Context, counting: list[int
     for i in range(3):
         _subscribe(ctx, f"s{i}@example.org", "language models")
     with SmtpSink() as sink:
-        report = _drain(ctx, sink, DeliveryOptions(concurrency=2, batch_size=5))
+        report = _drain(ctx, sink, DeliverySettings(concurrency=2, batch_size=5))
     assert counting == [] and report.counts == {"sent": 3}
 
 
@@ -240,13 +241,13 @@ def test_warming_fills_the_cache_that_the_first_batch_then_uses(ctx: Context) ->
     ids = [_subscribe(ctx, f"s{i}@example.org", "language models") for i in range(3)]
     with transaction(ctx.sessions) as session:
         enqueue(session, [(i, TODAY) for i in ids], NOW)
-    cache = RunCache(MessageTemplate(mail_sender(ctx)))
+    cache = RunCache(MessageTemplate(Sender.from_settings(ctx.settings)))
     with ctx.sessions() as session:
         cache.warm(ctx, session, NOW)
     candidates, index = cache.candidates, cache.stems.last
     assert candidates and index is not None
     unused = SmtpTransport("127.0.0.1", 1, security="plain")  # claiming sends nothing
-    claimed = worker._Engine(ctx, unused, "w", DeliveryOptions(), lambda: NOW).claim()
+    claimed = worker._Engine(ctx, unused, "w", DeliverySettings(), lambda: NOW).claim()
     with ctx.sessions() as session:
         jobs, _, _ = prepare_batch(ctx, session, claimed, NOW, cache, SendReport())
     assert len(jobs) == 3
@@ -300,7 +301,9 @@ def test_the_helper_leaves_when_its_sender_is_killed(tmp_path: Path) -> None:
 
 def test_prepared_batches_pickle_as_they_cross_processes() -> None:
     ranked = (Ranked(7, 0.5, "agents", ("agent",), 'matched "agent" in title', {"lexical": 0.5}),)
-    job = Job(1, 2, "a@example.org", date(2026, 11, 28), 0, "<1@x>", b"bytes", (7,), Picks(ranked, 12, True))
+    job = Job(
+        1, 2, "a@example.org", date(2026, 11, 28), 0, "<1@x>", b"bytes", (7,), DigestPicks(ranked, 12, True)
+    )
     result = Result(3, 4, DeliveryStatus.RETRY, "451", datetime(2026, 11, 28, tzinfo=UTC), (7,), True)
     prepared = Prepared([job], [result], {1: "a@example.org"}, {"rank": 0.5})
     back = pickle.loads(pickle.dumps(prepared))
@@ -331,6 +334,6 @@ def test_an_in_memory_database_sends_every_batch_in_one_process_and_thread(
     for i in range(12):
         _subscribe(ctx, f"s{i}@example.org", "language models; agents")
     with SmtpSink() as sink:
-        report = _drain(ctx, sink, DeliveryOptions(concurrency=2, batch_size=5))
+        report = _drain(ctx, sink, DeliverySettings(concurrency=2, batch_size=5))
     assert counting == [] and report.counts == {"sent": 12} and len(sink.received) == 12
     ctx.close()

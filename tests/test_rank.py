@@ -5,8 +5,7 @@ from typing import Any
 
 import pytest
 
-from digest.rank.interests import parse_interests
-from digest.rank.ranker import Profile, RankSettings, rank, trending
+from digest.rank import Profile, RankSettings, parse_interests, rank, trending
 from digest.records import Candidate, Ranked
 
 NOW = datetime(2026, 6, 15, 6, tzinfo=UTC)

@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from digest.rank import Profile, RankSettings, parse_interests, rank
 from digest.rank import ranker as rank_module
-from digest.rank.interests import parse_interests
-from digest.rank.ranker import Profile, RankSettings, rank
 from digest.rank.sparse import Flat, lookup, top_k
 from digest.records import Candidate
 

@@ -8,11 +8,10 @@ import pytest
 from scipy import sparse
 from test_rank_chunks import NOW, papers, profiles
 
+from digest.rank import Profile, RankSettings, parse_interests, rank
 from digest.rank import explain as rank_explain
-from digest.rank import query as rank_query
+from digest.rank import feedback as rank_feedback
 from digest.rank import ranker as rank_module
-from digest.rank.interests import parse_interests
-from digest.rank.ranker import Profile, RankSettings, rank
 from digest.rank.score import _ranked
 from digest.rank.sparse import among, by_subscriber, top_k
 from digest.records import Ranked
@@ -105,7 +104,7 @@ def test_explanations_are_the_same_when_their_caches_are_emptied_all_the_time(
 def test_feedback_shared_across_subscribers_gives_what_each_gets_alone(
     factor_cells: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(rank_query, "FACTOR_CACHE_CELLS", factor_cells)
+    monkeypatch.setattr(rank_feedback, "FACTOR_CACHE_CELLS", factor_cells)
     monkeypatch.setattr(rank_module, "CHUNK_CELLS", 60 * 2)  # a few subscribers a chunk
     rng = random.Random(4)
     day = papers(rng)

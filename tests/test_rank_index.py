@@ -6,10 +6,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from digest.rank import Profile, RankSettings, parse_interests, rank_iter
 from digest.rank.index import PaperIndex, StemCache, build_index, stem_index
-from digest.rank.interests import parse_interests
 from digest.rank.query import topic_keys
-from digest.rank.ranker import Profile, RankSettings, rank_iter
 from digest.rank.terms import stems
 from digest.records import Candidate
 

@@ -18,13 +18,13 @@ from loopback_http import LoopbackServer, Reply
 from sqlalchemy import func, insert, select, update
 
 from digest import sources
-from digest.config import Settings
+from digest.config import SchedulerSettings, Settings
 from digest.context import Context
 from digest.mail.transports import MaildirTransport
 from digest.metrics import Metrics
-from digest.rank.interests import parse_interests
+from digest.rank import parse_interests
 from digest.schedule.times import next_send_after, send_time
-from digest.service.jobs import Jobs, SchedulerOptions, build_scheduler
+from digest.service.jobs import Jobs, build_scheduler
 from digest.service.leader import leadership
 from digest.store.db import transaction, upgrade
 from digest.store.ledger import enqueue
@@ -72,7 +72,9 @@ def _readers(ctx: Context, at: datetime) -> None:
 
 def _jobs(ctx: Context, clock: Clock, **options: float) -> Jobs:
     transport = MaildirTransport(Path(ctx.settings.mail.maildir))
-    return Jobs(ctx, transport, leadership(ctx.engine), Metrics(), SchedulerOptions(**options), clock)  # type: ignore[arg-type]
+    return Jobs(
+        ctx, transport, leadership(ctx.engine), Metrics(), SchedulerSettings.model_construct(**options), clock
+    )  # type: ignore[arg-type]
 
 
 def _run(jobs: Jobs, clock: Clock, until: datetime) -> None:
@@ -281,7 +283,7 @@ def test_the_scheduler_states_its_job_options_and_really_ticks(settings: Setting
             now=datetime.now(UTC), confirmed=True,
         )  # fmt: skip
     metrics = Metrics()
-    options = SchedulerOptions(tick_seconds=0.2)
+    options = SchedulerSettings.model_construct(tick_seconds=0.2)
 
     async def go() -> list[tuple[str, bool, int, int]]:
         transport = MaildirTransport(Path(ctx.settings.mail.maildir))

@@ -16,19 +16,11 @@ from conftest import NOW
 
 from digest.context import Context
 from digest.embedding import model as semantic
-from digest.rank.hybrid import Vectors
-from digest.rank.interests import parse_interests
-from digest.rank.ranker import Profile, RankSettings, rank
-from digest.records import Candidate, PaperIn
+from digest.embedding.vectors import embed_interests, embed_papers, vectors_for_ranking
+from digest.rank import Profile, RankSettings, parse_interests, rank
+from digest.records import Candidate, PaperIn, Vectors
 from digest.store.db import transaction
-from digest.store.embeddings import (
-    embed_interests,
-    embed_papers,
-    from_bytes,
-    load_vectors,
-    to_bytes,
-    vectors_for_ranking,
-)
+from digest.store.embeddings import from_bytes, load_vectors, to_bytes
 from digest.store.models import Interest, Paper
 from digest.store.papers import upsert_papers
 from digest.store.subscribers import add_subscriber

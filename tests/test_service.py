@@ -31,19 +31,19 @@ from smtp_sink import SmtpSink
 from sqlalchemy import select
 
 from digest import sources
-from digest.config import Settings
+from digest.config import SchedulerSettings, Settings
 from digest.context import Context
 from digest.logs import fields, setup_logging
 from digest.metrics import metrics_endpoint, process_metrics
-from digest.rank.interests import parse_interests
+from digest.rank import parse_interests
 from digest.service import processes as service
-from digest.service.jobs import SchedulerOptions
 from digest.store.db import transaction, upgrade
 from digest.store.models import Delivery, DeliveryStatus
 from digest.store.papers import upsert_papers
 from digest.store.subscribers import add_subscriber
 
-FAST = SchedulerOptions(tick_seconds=0.2, wait_for_papers_minutes=0)
+# model_construct: a tick below the floor operators may set (1 s), so that the test takes seconds
+FAST = SchedulerSettings.model_construct(tick_seconds=0.2, wait_for_papers_minutes=0)
 only_sqlite = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 only_postgres = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -57,7 +57,7 @@ from digest.config import load_settings
 from digest.context import Context
 from digest.logs import setup_logging
 from digest.metrics import metrics_endpoint
-from digest.service.jobs import SchedulerOptions
+from digest.config import SchedulerSettings
 
 def app_factory(ctx):
     app = FastAPI()
@@ -66,7 +66,7 @@ def app_factory(ctx):
 
 setup_logging()
 ctx = Context.open(load_settings(Path(sys.argv[1])))
-options = SchedulerOptions(tick_seconds=0.2, wait_for_papers_minutes=0)
+options = SchedulerSettings.model_construct(tick_seconds=0.2, wait_for_papers_minutes=0)
 asyncio.run(service.serve(ctx, "127.0.0.1", int(sys.argv[2]), app_factory=app_factory, options=options))
 ctx.close()
 """

@@ -17,7 +17,7 @@ from digest.context import Context
 from digest.delivery.send import send_due
 from digest.errors import InterestError
 from digest.mail.transports import MaildirTransport, SmtpTransport
-from digest.rank.interests import parse_interests
+from digest.rank import parse_interests
 from digest.store.db import transaction
 from digest.store.models import Feedback, Paper, Subscriber, SubscriberStatus
 from digest.store.subscribers import claim_mail_slot, find_subscriber

@@ -16,12 +16,13 @@ from conftest import make_settings
 from smtp_sink import SmtpSink
 from test_crash import add_subscribers, assert_exactly_once_except_unknown, load_papers, start_sender
 
+from digest.config import DeliverySettings
 from digest.context import Context
-from digest.delivery.policy import DeliveryOptions
 from digest.store.db import upgrade
 
 COUNT = 5000
-OPTIONS = DeliveryOptions(concurrency=2, lease_seconds=4.0, batch_size=100)
+# model_construct: a lease far below the floor operators may set (5 s), so that the test takes seconds
+OPTIONS = DeliverySettings.model_construct(concurrency=2, lease_seconds=4.0, batch_size=100)
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 

@@ -18,13 +18,13 @@ from digest.delivery.report import Outcome
 from digest.delivery.worker import deliver_one
 from digest.ingest import SourceReport, ingest_file, ingest_sources, select_sources
 from digest.mail.transports import MaildirTransport
-from digest.rank.interests import parse_interests
+from digest.rank import parse_interests
 from digest.resources import resource_path
 from digest.schedule.times import local_today
 from digest.store.db import transaction, upgrade
 from digest.store.papers import papers_by_id
 from digest.store.schedule import reschedule
-from digest.store.subscribers import add_subscriber, find_subscriber, subscriber_by_id
+from digest.store.subscribers import add_subscriber, delete_subscriber, find_subscriber, subscriber_by_id
 
 LIVE_TIMEOUT = 8.0  # seconds: offline, fall back to the snapshot quickly
 DEMO_SUBSCRIBERS = {
@@ -86,8 +86,7 @@ def _reset_demo_subscribers(ctx: Context, now: datetime) -> list[int]:
         for email, query in DEMO_SUBSCRIBERS.items():
             old = find_subscriber(session, email, missing_ok=True)
             if old is not None:
-                session.delete(old)
-                session.flush()
+                delete_subscriber(session, old)
             subscriber = add_subscriber(
                 session, email, parse_interests(query), send_hour=0, timezone="UTC", now=now, confirmed=True
             )

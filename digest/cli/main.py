@@ -21,9 +21,10 @@ from digest.cli.demo import run_demo
 from digest.cli.report import print_json, print_outcomes, print_source_rows, print_sources, print_status
 from digest.cli.runs import recorded_run
 from digest.context import Context
-from digest.delivery.send import make_transport, preview, send_due
+from digest.delivery.send import preview, send_due
 from digest.errors import DigestError
 from digest.ingest import ingest_file, ingest_sources, select_sources
+from digest.mail.transports import make_transport
 from digest.store.db import upgrade
 from digest.subscribers.addresses import normalise_address
 

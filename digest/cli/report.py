@@ -15,8 +15,10 @@ from digest.ingest import SourceReport
 from digest.store.db import transaction
 from digest.store.ledger import status_counts
 from digest.store.models import Subscriber
-from digest.store.papers import count_papers, last_runs, list_sources
+from digest.store.papers import count_papers
+from digest.store.runs import last_runs
 from digest.store.schedule import due_pairs, next_due
+from digest.store.sources import list_sources
 from digest.store.subscribers import interests_text
 
 

@@ -9,8 +9,7 @@ from typing import Any
 
 from digest.context import Context
 from digest.store.db import transaction
-from digest.store.models import Run
-from digest.store.papers import start_run
+from digest.store.runs import finish_run, start_run
 
 
 @contextmanager
@@ -29,7 +28,4 @@ def recorded_run(ctx: Context, kind: str, now: datetime, *, record: bool = True)
         raise
     finally:
         with transaction(ctx.sessions) as session:
-            row = session.get(Run, run_id)
-            if row is not None:
-                row.finished_at = datetime.now(UTC)
-                row.summary = summary
+            finish_run(session, run_id, datetime.now(UTC), summary)

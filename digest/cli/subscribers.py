@@ -9,9 +9,9 @@ import click
 from digest.cli.common import config_option, handles_errors, now_utc, open_context
 from digest.cli.report import print_subscribers
 from digest.config import check_timezone
-from digest.delivery.send import make_transport
 from digest.errors import DigestError
-from digest.rank.interests import parse_interests
+from digest.mail.transports import make_transport
+from digest.rank import parse_interests
 from digest.store.db import transaction
 from digest.store.schedule import reschedule
 from digest.store.subscribers import (

@@ -11,25 +11,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from digest.context import Context
-from digest.delivery.report import Picks, SendReport
+from digest.delivery.report import DigestPicks, SendReport
+from digest.embedding.vectors import vectors_for_ranking
 from digest.errors import DeliveryError, InterestError
 from digest.mail.compose import Links, digest_view
-from digest.mail.mime import Sender, message_id
+from digest.mail.headers import message_id
 from digest.mail.mime_template import MessageTemplate
+from digest.rank import Profile, parse_interests, rank_iter, trending
 from digest.rank.index import StemCache
-from digest.rank.interests import parse_interests
-from digest.rank.ranker import Profile, rank_iter, trending
 from digest.records import Candidate, DigestItem, Ranked, RenderedEmail, pickled_by_fields
-from digest.store.db import among
-from digest.store.embeddings import vectors_for_ranking
 from digest.store.ledger import Claimed, Result, sent_paper_ids
 from digest.store.models import DeliveryStatus, Paper, Subscriber, SubscriberStatus
 from digest.store.papers import candidates_by_id, candidates_since, papers_by_id
-from digest.store.subscribers import feedback_for, interests_text
+from digest.store.subscribers import feedback_for, interests_text, load_subscribers
 
 log = logging.getLogger(__name__)
 TRENDING_FALLBACK = 5
@@ -50,7 +47,7 @@ class Job:
     paper_ids: tuple[int, ...]  # the ranked papers, best first: what the ledger records
     # None once a helper process dropped them for a sender that keeps no outcomes: they cost ~50 us a
     # message to pickle there and unpickle in the sender, which needs only the ids.
-    picks: Picks | None
+    picks: DigestPicks | None
 
 
 @dataclass
@@ -84,17 +81,6 @@ class RunCache:
         return self.papers
 
 
-def mail_sender(ctx: Context) -> Sender:
-    mail = ctx.settings.mail
-    return Sender(
-        address=mail.from_address,
-        name=mail.from_name,
-        reply_to=mail.reply_to,
-        list_id=mail.list_id,
-        unsubscribe_mailto=mail.unsubscribe_mailto,
-    )
-
-
 def pick_papers(
     ctx: Context,
     session: Session,
@@ -102,7 +88,7 @@ def pick_papers(
     now: datetime,
     candidates: list[Candidate] | None = None,
     stems: StemCache | None = None,
-) -> dict[int, Picks]:
+) -> dict[int, DigestPicks]:
     """Rank the papers new in the catch-up window for every subscriber at once."""
     if candidates is None:
         candidates = candidates_since(session, now - timedelta(days=ctx.settings.digest.catchup_days))
@@ -137,10 +123,10 @@ def _choose(
     profiles: Sequence[Profile],
     ranked: dict[int, list[Ranked]],
     now: datetime,
-) -> dict[int, Picks]:
+) -> dict[int, DigestPicks]:
     """Each subscriber's picks, or what is trending when nothing matched (unless no mail is wanted)."""
     on_skip = ctx.settings.digest.on_no_match == "skip"
-    picks: dict[int, Picks] = {}
+    picks: dict[int, DigestPicks] = {}
     candidate_ids = {c.paper_id for c in candidates}
     by_popularity: list[Ranked] | None = None  # every candidate, most trending first; built once if needed
     for profile in profiles:
@@ -151,13 +137,13 @@ def _choose(
         )
         chosen = ranked.get(profile.subscriber_id, [])
         if chosen or on_skip:
-            picks[profile.subscriber_id] = Picks(tuple(chosen), fresh)
+            picks[profile.subscriber_id] = DigestPicks(tuple(chosen), fresh)
         else:
             if by_popularity is None:
                 by_popularity = trending(candidates, ctx.rank_settings, now, len(candidates))
             # Trending is per paper, so dropping this subscriber's sent papers keeps the same order.
             fallback = [r for r in by_popularity if r.paper_id not in profile.exclude][:TRENDING_FALLBACK]
-            picks[profile.subscriber_id] = Picks(tuple(fallback), fresh, trending_only=True)
+            picks[profile.subscriber_id] = DigestPicks(tuple(fallback), fresh, trending_only=True)
     return picks
 
 
@@ -166,7 +152,7 @@ def render_with(
     papers: dict[int, Paper],
     subscriber: Subscriber,
     day: date,
-    picks: Picks,
+    picks: DigestPicks,
     cards: dict[int, DigestItem] | None = None,
 ) -> tuple[RenderedEmail, Links]:
     links = Links(ctx.settings, ctx.tokens, subscriber)
@@ -175,12 +161,6 @@ def render_with(
         new_count=picks.new_count, trending_only=picks.trending_only, cards=cards,
     )  # fmt: skip
     return ctx.renderer.digest(view), links
-
-
-def load_subscribers(session: Session, ids: Iterable[int]) -> dict[int, Subscriber]:
-    query = select(Subscriber).where(among(session, Subscriber.id, sorted(set(ids))))
-    query = query.options(selectinload(Subscriber.interests))
-    return {row.id: row for row in session.scalars(query)}
 
 
 def prepare_batch(
@@ -230,7 +210,7 @@ def build_job(
     papers: dict[int, Paper],
     subscriber: Subscriber,
     row: Claimed,
-    picks: Picks,
+    picks: DigestPicks,
     now: datetime,
     report: SendReport | None = None,
     cards: dict[int, DigestItem] | None = None,
@@ -265,7 +245,7 @@ def _fail(row: Claimed, why: str) -> Result:
 
 
 def render_digest(
-    ctx: Context, session: Session, subscriber: Subscriber, day: date, picks: Picks
+    ctx: Context, session: Session, subscriber: Subscriber, day: date, picks: DigestPicks
 ) -> tuple[RenderedEmail, Links]:
     papers = papers_by_id(session, [pick.paper_id for pick in picks.ranked])
     return render_with(ctx, papers, subscriber, day, picks)

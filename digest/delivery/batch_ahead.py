@@ -30,9 +30,10 @@ from datetime import date, datetime
 
 from digest.config import Settings
 from digest.context import Context
-from digest.delivery.batch import Job, RunCache, mail_sender, prepare_batch
+from digest.delivery.batch import Job, RunCache, prepare_batch
 from digest.delivery.report import SendReport
 from digest.logs import setup_logging
+from digest.mail.headers import Sender
 from digest.mail.mime_template import MessageTemplate
 from digest.store.db import in_memory_sqlite
 from digest.store.ledger import Claimed, Result
@@ -138,7 +139,7 @@ def _start(settings: Settings, level: int) -> None:
     threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
     setup_logging(level)
     ctx = Context.open(settings)
-    _HELPER["state"] = (ctx, RunCache(MessageTemplate(mail_sender(ctx))))
+    _HELPER["state"] = (ctx, RunCache(MessageTemplate(Sender.from_settings(ctx.settings))))
 
 
 def _exit_with_parent() -> None:

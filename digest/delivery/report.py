@@ -15,7 +15,7 @@ from digest.records import Ranked, pickled_by_fields
 
 @pickled_by_fields
 @dataclass(frozen=True, slots=True)
-class Picks:
+class DigestPicks:
     """What one subscriber gets on one date."""
 
     ranked: tuple[Ranked, ...]

@@ -2,9 +2,8 @@
 
 Every digest is written to the ledger before any mail traffic, claimed under a lease, marked `sending` a
 window at a time and marked sent together with its papers in one transaction; a date already done is
-never sent again. The engine lives in digest.worker (the drain loop), digest.prepare (rank, render, MIME)
-and digest.store_ledger (the ledger); this module keeps the entry points the command line, the demo and
-the web app call.
+never sent again. The engine lives in `worker` (the drain loop), `batch` (rank, render, MIME) and
+`digest.store.ledger` (the ledger); this module keeps the entry points the command line and the demo call.
 """
 
 from __future__ import annotations
@@ -12,58 +11,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 
-from digest.config import Settings
 from digest.context import Context
-from digest.delivery.batch import TRENDING_FALLBACK, mail_sender, pick_papers, render_digest
-from digest.delivery.policy import DeliveryOptions
-from digest.delivery.report import Outcome, Picks, SendReport
-from digest.delivery.worker import default_worker_id, deliver_one, run_worker
+from digest.delivery.batch import pick_papers, render_digest
+from digest.delivery.report import DigestPicks, Outcome, SendReport
+from digest.delivery.worker import default_worker_id, run_worker
 from digest.errors import InterestError
-from digest.mail.mime import Sender
-from digest.mail.transports import MaildirTransport, PooledTransport, SmtpTransport, Transport
+from digest.mail.transports import Transport
 from digest.records import RenderedEmail
 from digest.schedule.times import local_today
 from digest.store.db import transaction
 from digest.store.schedule import due_digests
 from digest.store.subscribers import get_subscriber
-
-__all__ = [
-    "TRENDING_FALLBACK",
-    "Outcome",
-    "Picks",
-    "Preview",
-    "SendReport",
-    "deliver_one",
-    "make_transport",
-    "pick_papers",
-    "preview",
-    "render_digest",
-    "run_worker",
-    "send_due",
-    "sender",
-]
-
-
-def make_transport(settings: Settings) -> Transport:
-    """Maildir, or a pool of `[delivery] concurrency` SMTP connections paced to `rate_per_second`."""
-    if settings.mail.transport == "maildir":
-        return MaildirTransport(Path(settings.mail.maildir))
-    smtp = settings.smtp
-    options = DeliveryOptions.from_settings(settings)
-
-    def connection() -> Transport:
-        return SmtpTransport(
-            smtp.host, smtp.port, security=smtp.security, username=smtp.username, password=smtp.password,
-            timeout=smtp.timeout, validate_certs=smtp.validate_certs,
-        )  # fmt: skip
-
-    return PooledTransport(connection, options.concurrency, options.rate_per_second or None)
-
-
-def sender(ctx: Context) -> Sender:
-    return mail_sender(ctx)
 
 
 async def send_due(
@@ -101,7 +60,7 @@ def _dry_run(ctx: Context, now: datetime, digest_date: date | None) -> SendRepor
 class Preview:
     email: str
     digest_date: date
-    picks: Picks
+    picks: DigestPicks
     rendered: RenderedEmail
 
 

@@ -19,8 +19,9 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session
 
+from digest.config import DeliverySettings
 from digest.context import Context
-from digest.delivery.batch import Job, RunCache, build_job, mail_sender
+from digest.delivery.batch import Job, RunCache, build_job
 from digest.delivery.batch_ahead import (
     BatchBuilder,
     Prepared,
@@ -29,9 +30,10 @@ from digest.delivery.batch_ahead import (
     prepare_here,
     start_for_the_day,
 )
-from digest.delivery.policy import DeliveryOptions, ErrorBrake, decide
-from digest.delivery.report import Outcome, Picks, SendReport
+from digest.delivery.policy import ErrorBrake, decide
+from digest.delivery.report import DigestPicks, Outcome, SendReport
 from digest.errors import DeliveryError
+from digest.mail.headers import Sender
 from digest.mail.mime_template import MessageTemplate
 from digest.mail.transports import Transport
 from digest.store.db import in_memory_sqlite, transaction
@@ -70,7 +72,7 @@ async def run_worker(
     worker_id: str,
     now: Clock = utc_now,
     digest_date: date | None = None,
-    options: DeliveryOptions | None = None,
+    options: DeliverySettings | None = None,
     keep_outcomes: bool = False,
     enqueue_due: bool = True,
 ) -> SendReport:
@@ -81,7 +83,7 @@ async def run_worker(
     clock, since they measure whether a process is alive. `enqueue_due=False` only drains rows already in
     the ledger (when another process, e.g. the scheduler, writes them).
     """
-    engine = _Engine(ctx, transport, worker_id, options or DeliveryOptions.from_settings(ctx.settings), now)
+    engine = _Engine(ctx, transport, worker_id, options or ctx.settings.delivery, now)
     report = SendReport(keep=keep_outcomes)
     builder = None
     if enqueue_due and can_prepare_ahead(ctx.settings):
@@ -100,11 +102,11 @@ async def run_worker(
 
 class _Engine:
     def __init__(
-        self, ctx: Context, transport: Transport, worker_id: str, options: DeliveryOptions, now: Clock
+        self, ctx: Context, transport: Transport, worker_id: str, options: DeliverySettings, now: Clock
     ) -> None:
         self.ctx, self.transport, self.options, self.now = ctx, transport, options, now
         self.worker_id = worker_id
-        self.cache = RunCache(MessageTemplate(mail_sender(ctx)))
+        self.cache = RunCache(MessageTemplate(Sender.from_settings(ctx.settings)))
         self.brake = ErrorBrake(options.max_consecutive_errors)
         self._in_memory = in_memory_sqlite(ctx.settings.database.url)
         self._renewed = time.monotonic()
@@ -307,15 +309,13 @@ def _outcome(email: str, day: date, result: Result, job: Job | None) -> Outcome:
 
 
 async def deliver_one(
-    ctx: Context, transport: Transport, subscriber: Subscriber, day: date, picks: Picks, now: datetime,
+    ctx: Context, transport: Transport, subscriber: Subscriber, day: date, picks: DigestPicks, now: datetime,
     *, dry_run: bool = False,
 ) -> Outcome:  # fmt: skip
     """One subscriber's digest with picks already made, through the same ledger steps as a batch."""
     if dry_run:
         return Outcome(subscriber.email, day, "dry-run", picks.ranked)
-    engine = _Engine(
-        ctx, transport, default_worker_id(), DeliveryOptions.from_settings(ctx.settings), lambda: now
-    )
+    engine = _Engine(ctx, transport, default_worker_id(), ctx.settings.delivery, lambda: now)
     with transaction(ctx.sessions) as session:
         enqueue(session, [(subscriber.id, day)], now)
     claimed = [c for c in engine.claim(only=subscriber.id) if c.digest_date == day]

@@ -29,7 +29,7 @@ from email.message import EmailMessage
 from typing import cast
 
 from digest.errors import DeliveryError
-from digest.mail.mime import _BODY_POLICY, POLICY, Sender, _list_id, _list_unsubscribe, _refuse_breaks
+from digest.mail.headers import BODY_POLICY, POLICY, Sender, list_id, list_unsubscribe, refuse_breaks
 from digest.mail.quoted_printable import LineMemo
 from digest.records import RenderedEmail
 
@@ -40,7 +40,7 @@ class MessageTemplate:
     """Builds digest messages for one sender; reuse one instance for a whole run."""
 
     def __init__(self, sender: Sender, boundary: str | None = None) -> None:
-        _refuse_breaks(
+        refuse_breaks(
             sender_address=sender.address,
             sender_name=sender.name,
             reply_to=sender.reply_to or "",
@@ -65,13 +65,13 @@ class MessageTemplate:
         self._close = _NL + dash + b"--" + _NL
         self._dates: dict[datetime, bytes] = {}
         # What set_content passes to body_encode as the line length.
-        self._lines = LineMemo(_BODY_POLICY.max_line_length or 78)
+        self._lines = LineMemo(BODY_POLICY.max_line_length or 78)
 
     def _date(self, when: datetime) -> bytes:
         """A run stamps all its messages with one moment: fold its Date header once."""
         folded = self._dates.get(when)
         if folded is None:
-            head = EmailMessage(policy=_BODY_POLICY)
+            head = EmailMessage(policy=BODY_POLICY)
             head["Date"] = when
             folded = self._dates[when] = _folded(head)["Date"]
             if len(self._dates) > 64:
@@ -82,12 +82,10 @@ class MessageTemplate:
         self, rendered: RenderedEmail, *, to: str, message_id: str, unsubscribe_url: str, when: datetime
     ) -> bytes:
         """Like `build_message` (same checks, same DeliveryError), for this template's sender."""
-        _refuse_breaks(
-            subject=rendered.subject, to=to, message_id=message_id, unsubscribe_url=unsubscribe_url
-        )
+        refuse_breaks(subject=rendered.subject, to=to, message_id=message_id, unsubscribe_url=unsubscribe_url)
         if when.tzinfo is None:
             raise DeliveryError("the message date must carry a time zone", permanent=True)
-        unsubscribe = _list_unsubscribe(unsubscribe_url, self.sender.unsubscribe_mailto)
+        unsubscribe = list_unsubscribe(unsubscribe_url, self.sender.unsubscribe_mailto)
         try:
             subject = _fold_subject(rendered.subject)
             to_line = _plain("To", to, _ADDR_SPEC) or _fold_slow("To", Address(addr_spec=to))
@@ -126,7 +124,7 @@ def _plain(name: str, value: str, shape: re.Pattern[str]) -> bytes | None:
 
 
 def _fold_slow(name: str, value: object) -> bytes:
-    head = EmailMessage(policy=_BODY_POLICY)
+    head = EmailMessage(policy=BODY_POLICY)
     head[name] = value
     return _folded(head)[name]
 
@@ -154,7 +152,7 @@ def _fold_subject_registry(subject: str) -> bytes:
 
 
 # HeaderRegistry.__getitem__: the class its __call__ makes each header with (the registry is never remapped).
-_SUBJECT_HEADER = cast(HeaderRegistry, _BODY_POLICY.header_factory)["Subject"]
+_SUBJECT_HEADER = cast(HeaderRegistry, BODY_POLICY.header_factory)["Subject"]
 _SUBJECT_FAST_MAX = 400  # UTF-8 bytes: see _fold_subject_fast
 
 
@@ -209,11 +207,11 @@ _EW_SUBJECTS = _fast_subjects_agree()
 
 def _fixed_headers(sender: Sender, boundary: str) -> EmailMessage:
     # The same header objects `build_message` makes (mime._headers), for the headers shared by all.
-    message = EmailMessage(policy=_BODY_POLICY)
+    message = EmailMessage(policy=BODY_POLICY)
     message["From"] = Address(display_name=sender.name, addr_spec=sender.address)
     if sender.reply_to:
         message["Reply-To"] = Address(addr_spec=sender.reply_to)
-    message["List-Id"] = _list_id(sender)
+    message["List-Id"] = list_id(sender)
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["MIME-Version"] = "1.0"
     message["Content-Type"] = "multipart/alternative"
@@ -227,7 +225,7 @@ def _folded(message: EmailMessage) -> dict[str, bytes]:
 
 
 def _part_headers(subtype: str) -> bytes:
-    part = EmailMessage(policy=_BODY_POLICY)
+    part = EmailMessage(policy=BODY_POLICY)
     part.set_content("", subtype=subtype, charset="utf-8", cte="quoted-printable")
     del part["MIME-Version"]
     return b"".join(POLICY.fold_binary(name, value) for name, value in part.raw_items()) + _NL

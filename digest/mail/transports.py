@@ -20,6 +20,7 @@ from typing import Literal, Protocol
 import aiosmtplib
 from aiosmtplib.protocol import normalize_message_line_endings
 
+from digest.config import Settings
 from digest.errors import DeliveryError
 
 Security = Literal["plain", "starttls", "tls"]
@@ -298,3 +299,19 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return f"{exc.code} {exc.message}"
     return str(exc) or type(exc).__name__
+
+
+def make_transport(settings: Settings) -> Transport:
+    """Maildir, or a pool of `[delivery] concurrency` SMTP connections paced to `rate_per_second`."""
+    if settings.mail.transport == "maildir":
+        return MaildirTransport(Path(settings.mail.maildir))
+    smtp = settings.smtp
+    options = settings.delivery
+
+    def connection() -> Transport:
+        return SmtpTransport(
+            smtp.host, smtp.port, security=smtp.security, username=smtp.username, password=smtp.password,
+            timeout=smtp.timeout, validate_certs=smtp.validate_certs,
+        )  # fmt: skip
+
+    return PooledTransport(connection, options.concurrency, options.rate_per_second or None)

@@ -86,7 +86,7 @@ class Explainer:
         self._lines: dict[int, tuple[tuple[str, ...], str]] = {}
 
     def lines(
-        self, picks: Picked, parts: Callable[[int], Mapping[str, float]]
+        self, picks: ToExplain, parts: Callable[[int], Mapping[str, float]]
     ) -> tuple[list[tuple[str, ...]], list[str]]:
         """(matched words and phrases as written, one-line explanation) for each pick; `parts(i)` gives
         pick i's score parts (asked only for picks that are not plain)."""
@@ -216,7 +216,7 @@ class Explainer:
 
 
 @dataclass(frozen=True, slots=True)
-class Picked:
+class ToExplain:
     """What `Explainer.lines` needs to know of a chunk's picks, one entry per pick."""
 
     topic: NDArray[np.int64]  # the best topic's id

@@ -15,29 +15,18 @@ without a stored vector simply get no meaning part: the ranker then behaves as t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 
-from digest.rank.query import ChunkQueries
-from digest.records import Candidate
-
-if TYPE_CHECKING:
-    from digest.rank.score import Context
+from digest.rank.profile import RankSettings
+from digest.rank.query import ChunkQueries, TopicKeys
+from digest.records import Candidate, Vectors
 
 Floats = NDArray[np.float32]
-
-
-@dataclass(frozen=True, slots=True)
-class Vectors:
-    """Stored embeddings: paper id -> vector, topic text (as written) -> vector; unit length float32."""
-
-    papers: Mapping[int, Floats]
-    topics: Mapping[str, Floats]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +53,17 @@ def prepare(papers: list[Candidate], vectors: Vectors) -> Semantic | None:
 
 
 def fuse(
-    ctx: Context, q: ChunkQueries, lexical: sparse.csr_matrix
+    semantic: Semantic,
+    settings: RankSettings,
+    topics: Sequence[TopicKeys],
+    q: ChunkQueries,
+    lexical: sparse.csr_matrix,
 ) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
-    """(fused relevance, its meaning share), both sparse topic rows x papers."""
-    semantic = ctx.semantic
-    assert isinstance(semantic, Semantic)
-    settings = ctx.settings
+    """(fused relevance, its meaning share), both sparse topic rows x papers; `topics` is the run's
+    TopicTable keys, by topic id."""
     queries = np.zeros((len(q.ids), semantic.dim), dtype=np.float32)
     for row, topic in enumerate(q.ids.tolist()):
-        keys = ctx.table.keys[topic]
+        keys = topics[topic]
         vec = semantic.topics.get(keys.topic.text)
         if vec is not None and keys.match:  # cat:/author:-only topics have no meaning to compare
             queries[row] = vec

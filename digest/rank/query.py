@@ -3,8 +3,7 @@
 A topic becomes keys (stems, phrase keys, "cat:..." and "au:..." keys) once, independently of the day's
 papers; a run's distinct topics then become a TopicTable of sparse query rows (once), from which each
 chunk of subscribers takes four sparse matrices with one row per topic. A word that tokenises into several
-tokens ("mixture-of-experts") is matched as a phrase; a lone stopword is dropped. Feedback ("more/less like
-this") is a query too: the Rocchio vector of the papers concerned, compared with every paper.
+tokens ("mixture-of-experts") is matched as a phrase; a lone stopword is dropped.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,15 +19,6 @@ from scipy import sparse
 from digest.rank.index import K1, MIN_IDF_PAPERS, PaperIndex
 from digest.rank.interests import Topic
 from digest.rank.terms import STOP_STEMS, author_query_key, category_query_key, phrase_key, stem, tokens
-
-if TYPE_CHECKING:
-    from digest.rank.ranker import Profile
-    from digest.rank.score import Context
-
-# Cosine similarity with the feedback vector is scaled by this before tanh: ~0.3 gives most of the effect.
-FEEDBACK_GAIN = 4.0
-# Factors kept for single-paper feedback (one float32 per paper each) before the cache is emptied: 64 MB.
-FACTOR_CACHE_CELLS = 16_000_000
 
 Floats = NDArray[np.float32]
 Ints = NDArray[np.int64]
@@ -162,72 +151,3 @@ def _matrix(entries: Iterable[tuple[int, int | None]], n_rows: int, n_cols: int)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
     data = np.ones(len(keys), dtype=np.float32)
     return sparse.csr_matrix((data, cols.astype(np.int32), indptr), shape=(n_rows, n_cols))
-
-
-@dataclass(frozen=True, slots=True)
-class Feedback:
-    """Feedback factors of the chunk's subscribers who gave feedback on a known paper, dense over papers."""
-
-    row_of: Ints  # per subscriber of the chunk: its row in `factor`, or -1
-    factor: Floats  # rows x papers: how far feedback moves relevance (in +/- feedback_weight)
-
-    def at(self, keys: Ints, n_papers: int) -> Floats:
-        """The factor at each (subscriber x papers + paper) key, 0 for subscribers without feedback."""
-        rows = self.row_of[keys // n_papers]
-        found = np.zeros(len(keys), dtype=np.float32)
-        has = rows >= 0
-        found[has] = self.factor[rows[has], keys[has] % n_papers]
-        return found
-
-
-def feedback_factors(ctx: Context, profiles: Sequence[Profile]) -> Feedback | None:
-    """Similarity of each paper with the Rocchio vector of each subscriber who gave feedback.
-
-    Only those subscribers get a row (a tenth of them or fewer, in practice), so the factors are kept
-    dense: looking one up is then one fancy index rather than a search in a sparse matrix. Most give
-    feedback on one paper, whose factors are the same for everyone who did: those are computed once a run
-    (`Context.single_factors`), the others (several papers) once a chunk, all in one product.
-    """
-    row_of = np.full(len(profiles), -1, dtype=np.int64)
-    given: list[list[tuple[int, float, dict[int, float]]]] = []  # (paper id, sign, vector) per row
-    for at, profile in enumerate(profiles):
-        if profile.feedback:
-            known = [
-                (pid, float(np.sign(v)), vec)
-                for pid, v in profile.feedback.items()
-                if v and (vec := ctx.vector(pid))
-            ]
-            if known:
-                row_of[at] = len(given)
-                given.append(known)
-    if not given:
-        return None
-    single = ctx.single_factors
-    if len(single) * len(ctx.index.papers) > FACTOR_CACHE_CELLS:
-        single.clear()  # bounds its memory however many papers get feedback on a big day
-    todo = {(g[0][0], g[0][1]): g for g in given if len(g) == 1 and (g[0][0], g[0][1]) not in single}
-    several = [g for g in given if len(g) > 1]
-    groups = [*todo.values(), *several]
-    computed = rocchio_factors(ctx, [[(sign, vec) for _, sign, vec in g] for g in groups])
-    single.update((key, computed[at]) for at, key in enumerate(todo))
-    rows = iter(range(len(todo), len(groups)))
-    factors = [single[(g[0][0], g[0][1])] if len(g) == 1 else computed[next(rows)] for g in given]
-    return Feedback(row_of, np.stack(factors))
-
-
-def rocchio_factors(ctx: Context, groups: Sequence[Sequence[tuple[float, dict[int, float]]]]) -> Floats:
-    """Per group of (sign, unit vector) feedback papers: their mean signed vector's cosine with every
-    paper, squashed into a relevance factor (in +/- feedback_weight); groups x papers."""
-    rows: list[int] = []
-    cols: list[int] = []
-    data: list[float] = []
-    for row, known in enumerate(groups):
-        for sign, vec in known:
-            rows.extend([row] * len(vec))
-            cols.extend(vec)
-            data.extend(sign * w / len(known) for w in vec.values())
-    shape = (len(groups), ctx.index.unit.shape[1])
-    rocchio = sparse.csr_matrix((np.asarray(data, dtype=np.float32), (rows, cols)), shape=shape)
-    similarity = np.asarray(sparse.csr_matrix(rocchio @ ctx.unit_t).toarray(), dtype=np.float32)
-    factors: Floats = ctx.settings.feedback_weight * np.tanh(FEEDBACK_GAIN * similarity)
-    return factors

@@ -29,51 +29,23 @@ Pure: no database, network or clock; `now` is given.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 
 from digest.rank.explain import signals, squash, trending_raw
-from digest.rank.hybrid import Vectors, prepare
+from digest.rank.hybrid import prepare
 from digest.rank.index import StemCache, build_index
-from digest.rank.interests import Interests, Topic
+from digest.rank.interests import Topic
+from digest.rank.profile import Profile, RankSettings
 from digest.rank.query import TopicKeys, topic_keys, topic_table
-from digest.rank.score import Context, score_chunk
-from digest.records import Candidate, Ranked
+from digest.rank.score import score_chunk
+from digest.rank.state import RunState
+from digest.records import Candidate, Ranked, Vectors
 
 # Topic rows x papers per chunk. Scoring is sparse (about 5% of cells match), so this bounds memory at a
 # few tens of MB per temporary while keeping per-chunk overhead small.
 CHUNK_CELLS = 8_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class RankSettings:
-    max_papers: int = 10
-    min_score: float = 0.3  # relevance is 0..1; one abstract mention of a one-word topic is about 0.45
-    title_weight: float = 2.0  # a title occurrence counts this many abstract occurrences
-    keywords_weight: float = 1.0
-    upvotes_weight: float = 1.0  # trending = sum of weight x log(1 + count), plus freshness
-    comments_weight: float = 0.25
-    stars_weight: float = 0.5
-    freshness_weight: float = 1.0  # 1.0 for a paper published now, halving every half-life
-    freshness_half_life_days: float = 2.0
-    trending_boost: float = 0.5  # the most popular paper scores at most 1.5 x its relevance
-    category_boost: float = 1.5  # cat: combined with words
-    category_score: float = 0.5  # relevance of a paper matched by cat: alone
-    feedback_weight: float = 0.5  # more/less like this moves relevance by at most this factor
-    other_topics_weight: float = 0.3  # share of the other topics' relevance added to the best topic's
-    method: str = "lexical"  # "hybrid": fuse with embedding similarity when vectors are given
-    semantic_weight: float = 0.7  # hybrid: share of a topic's relevance that comes from meaning
-    semantic_floor: float = 0.2  # hybrid: cosine at or below which two texts are taken as unrelated
-
-
-@dataclass(frozen=True, slots=True)
-class Profile:
-    subscriber_id: int
-    interests: Interests
-    exclude: frozenset[int] = frozenset()  # paper ids already sent: never ranked
-    feedback: Mapping[int, int] = field(default_factory=dict)  # paper id -> +1 more / -1 less like this
 
 
 def rank(
@@ -120,10 +92,10 @@ def rank_iter(
     index = build_index(papers, phrases, *weights, stems)
     raw = trending_raw(papers, _trend_weights(settings), settings.freshness_half_life_days, now)
     semantic = prepare(papers, vectors) if vectors is not None and settings.method == "hybrid" else None
-    ctx = Context(index, topic_table(index, keys), settings, squash(raw), feedback_papers or {}, semantic)
+    state = RunState(index, topic_table(index, keys), settings, squash(raw), feedback_papers or {}, semantic)
     for start, end in _chunks(counts.tolist(), max(1, CHUNK_CELLS // max(1, len(papers)))):
         rows = topics[offsets[start] : offsets[end]]
-        yield from score_chunk(ctx, profiles[start:end], rows, counts[start:end])
+        yield from score_chunk(state, profiles[start:end], rows, counts[start:end])
 
 
 def trending(

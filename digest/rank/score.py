@@ -10,22 +10,21 @@ subscriber's k picks as their Ranked objects are made, when that subscriber is y
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 
-from digest.rank.explain import FEEDBACK_SHOWN, Explainer, Picked
-from digest.rank.index import PaperIndex
-from digest.rank.query import ChunkQueries, TopicTable, chunk_queries, feedback_factors
+from digest.rank.explain import FEEDBACK_SHOWN, ToExplain
+from digest.rank.feedback import feedback_factors
+from digest.rank.hybrid import fuse
+from digest.rank.profile import Profile
+from digest.rank.query import ChunkQueries, chunk_queries
 from digest.rank.sparse import among, by_subscriber, flat, lookup, rows_of, top_k
-from digest.records import Candidate, Ranked
-
-if TYPE_CHECKING:
-    from digest.rank.ranker import Profile, RankSettings
+from digest.rank.state import RunState
+from digest.records import Ranked
 
 # Added to pinned papers' order key so that they come before everything else.
 PIN_OFFSET = 1e6
@@ -34,51 +33,6 @@ PARTS = ("relevance", "feedback", "trending", "pinned")
 
 Floats = NDArray[np.float32]
 Ints = NDArray[np.int64]
-
-
-@dataclass
-class Context:
-    """What every chunk shares: the index, the run's topics, settings, per-paper trending boost, feedback
-    paper lookup."""
-
-    index: PaperIndex
-    table: TopicTable
-    settings: RankSettings
-    trend: Floats  # squashed trending per paper, in [0, 1)
-    feedback_papers: Mapping[int, Candidate]
-    semantic: object | None = None  # digest.rank_hybrid.Semantic when the hybrid ranker is on
-    position: dict[int, int] = field(init=False)
-    vectors: dict[int, dict[int, float]] = field(init=False, default_factory=dict)
-    explainer: Explainer = field(init=False)
-    paper_ids: Ints = field(init=False)
-    texts: NDArray[np.object_] = field(init=False)  # each topic as written, by topic id
-    # The index's unit rows transposed (terms x papers), once: a product with `unit.T` would convert the
-    # transposed view to CSR again in every chunk.
-    unit_t: sparse.csr_matrix = field(init=False)
-    # (paper id, sign) -> `rocchio_factors` of feedback on that one paper, for every subscriber who gave it.
-    single_factors: dict[tuple[int, float], Floats] = field(init=False, default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.position = {paper.paper_id: row for row, paper in enumerate(self.index.papers)}
-        self.explainer = Explainer(self.index, self.table.keys)
-        self.paper_ids = np.array([paper.paper_id for paper in self.index.papers], dtype=np.int64)
-        self.texts = np.array([keys.topic.text for keys in self.table.keys] or [""], dtype=object)
-        self.unit_t = sparse.csr_matrix(self.index.unit.T)
-
-    def vector(self, paper_id: int) -> dict[int, float] | None:
-        """Unit BM25 vector of a paper the subscriber gave feedback on, if the paper is known."""
-        if paper_id not in self.vectors:
-            row = self.position.get(paper_id)
-            if row is not None:
-                unit = self.index.unit
-                start, end = unit.indptr[row], unit.indptr[row + 1]
-                cols, weights = unit.indices[start:end].tolist(), unit.data[start:end].tolist()
-                self.vectors[paper_id] = dict(zip(cols, weights, strict=True))
-            elif paper_id in self.feedback_papers:
-                self.vectors[paper_id] = self.index.vector(self.feedback_papers[paper_id])
-            else:
-                return None
-        return self.vectors[paper_id]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,50 +45,48 @@ class _Topics:
 
 
 def score_chunk(
-    ctx: Context, profiles: Sequence[Profile], topics: Ints, counts: Ints
+    state: RunState, profiles: Sequence[Profile], topics: Ints, counts: Ints
 ) -> Iterator[tuple[int, list[Ranked]]]:
     """Each profile's ranked papers; profile i has `counts[i]` topics, the next ones of `topics` (TopicTable
     rows). Profiles without topics (or days without papers) get none."""
     active = np.flatnonzero(counts).tolist()
-    if not active or not ctx.index.papers:
+    if not active or not state.index.papers:
         for profile in profiles:
             yield profile.subscriber_id, []
         return
-    queries = chunk_queries(ctx.table, topics, counts[counts > 0])
+    queries = chunk_queries(state.table, topics, counts[counts > 0])
     chosen = [profiles[i] for i in active]
-    scores = _topic_scores(ctx, queries)
-    picks = _picks(ctx, queries, scores, chosen)
-    ranked = _explained(ctx, queries, scores, picks, len(chosen))
+    scores = _topic_scores(state, queries)
+    picks = _picks(state, queries, scores, chosen)
+    ranked = _explained(state, queries, scores, picks, len(chosen))
     at = dict(zip(active, range(len(active)), strict=True))
     for i, profile in enumerate(profiles):
         yield profile.subscriber_id, ranked.subscriber(at[i]) if i in at else []
 
 
-def _topic_scores(ctx: Context, q: ChunkQueries) -> _Topics:
-    settings = ctx.settings
-    score = _times(q.match, ctx.index.weights)
+def _topic_scores(state: RunState, q: ChunkQueries) -> _Topics:
+    settings = state.settings
+    score = _times(q.match, state.index.weights)
     if score.nnz:
         # Same sparsity pattern as `score` (a term has weight exactly where it is present), so the
         # two products' entries line up one to one.
-        found = _times(q.match, ctx.index.present)
+        found = _times(q.match, state.index.present)
         rows = rows_of(score)
         # Coordination: a paper matching one word of "speculative decoding" is a weaker match than one
         # matching both, even when that word is rare.
         score.data *= found.data / (q.ideal[rows] * q.n_terms[rows])
     if q.categories.nnz:
-        in_category = sparse.csr_matrix(_times(q.categories, ctx.index.meta) > 0, dtype=np.float32)
+        in_category = sparse.csr_matrix(_times(q.categories, state.index.meta) > 0, dtype=np.float32)
         has_text = sparse.diags(q.has_text.astype(np.float32))
         no_text = sparse.diags((~q.has_text).astype(np.float32))
         boost = score.multiply(has_text @ in_category) * (settings.category_boost - 1)
         score = sparse.csr_matrix(score + boost + (no_text @ in_category) * settings.category_score)
     meaning = None
-    if ctx.semantic is not None:
-        from digest.rank.hybrid import fuse  # noqa: PLC0415 - only with the semantic extra
-
-        score, meaning = fuse(ctx, q, score)
-    pinned = sparse.csr_matrix(_times(q.authors, ctx.index.meta) > 0, dtype=np.float32)
+    if state.semantic is not None:
+        score, meaning = fuse(state.semantic, settings, state.table.keys, q, score)
+    pinned = sparse.csr_matrix(_times(q.authors, state.index.meta) > 0, dtype=np.float32)
     if q.exclude.nnz:
-        hit = sparse.csr_matrix(_times(q.exclude, ctx.index.present) > 0, dtype=np.float32)
+        hit = sparse.csr_matrix(_times(q.exclude, state.index.present) > 0, dtype=np.float32)
         score = score - score.multiply(hit)
         pinned = pinned - pinned.multiply(hit)
         meaning = None if meaning is None else meaning - meaning.multiply(hit)
@@ -157,7 +109,7 @@ def _times(queries: sparse.csr_matrix, papers: sparse.csr_matrix) -> sparse.csr_
 
 
 @dataclass(frozen=True, slots=True)
-class _Picks:
+class _Chosen:
     """The chosen (subscriber, paper) pairs of a chunk, best first within each subscriber."""
 
     sub: Ints
@@ -169,11 +121,11 @@ class _Picks:
     pinned: NDArray[np.bool_]
 
 
-def _picks(ctx: Context, q: ChunkQueries, topics: _Topics, profiles: Sequence[Profile]) -> _Picks:
-    settings, n_papers = ctx.settings, len(ctx.index.papers)
+def _picks(state: RunState, q: ChunkQueries, topics: _Topics, profiles: Sequence[Profile]) -> _Chosen:
+    settings, n_papers = state.settings, len(state.index.papers)
     relevance, relevance_rows = by_subscriber(q.starts, topics.score, settings.other_topics_weight, n_papers)
     pinned, pinned_rows = by_subscriber(q.starts, topics.pinned, 0.0, n_papers)
-    given = feedback_factors(ctx, profiles)
+    given = feedback_factors(state, profiles)
     feedback = (
         np.zeros(len(relevance.keys), dtype=np.float32)
         if given is None
@@ -190,8 +142,8 @@ def _picks(ctx: Context, q: ChunkQueries, topics: _Topics, profiles: Sequence[Pr
     fb = np.concatenate([feedback[kept], np.zeros(len(pinned_only), dtype=np.float32)])
     pin = np.concatenate([is_pinned[kept], np.ones(len(pinned_only), dtype=bool)])
     cols = keys % n_papers
-    final = (rel * (1 + fb) * (1 + settings.trending_boost * ctx.trend[cols])).astype(np.float32)
-    fresh = ~_sent(ctx, profiles, keys, n_papers)
+    final = (rel * (1 + fb) * (1 + settings.trending_boost * state.trend[cols])).astype(np.float32)
+    fresh = ~_sent(state, profiles, keys, n_papers)
     chosen = top_k(keys[fresh], final[fresh] + pin[fresh] * PIN_OFFSET, settings.max_papers, n_papers)
     idx = np.flatnonzero(fresh)[chosen]
     # The topic that put each pick there: the best-scoring one, or for a pin the author's. Unpinned picks
@@ -201,19 +153,19 @@ def _picks(ctx: Context, q: ChunkQueries, topics: _Topics, profiles: Sequence[Pr
     row[unpinned] = relevance_rows[kept[idx[unpinned]]]
     if not unpinned.all():
         row[~unpinned] = pinned_rows[np.searchsorted(pinned.keys, keys[idx[~unpinned]])]
-    return _Picks(keys[idx] // n_papers, cols[idx], row, final[idx], rel[idx], fb[idx], pin[idx])
+    return _Chosen(keys[idx] // n_papers, cols[idx], row, final[idx], rel[idx], fb[idx], pin[idx])
 
 
-def _sent(ctx: Context, profiles: Sequence[Profile], keys: Ints, n_papers: int) -> NDArray[np.bool_]:
+def _sent(state: RunState, profiles: Sequence[Profile], keys: Ints, n_papers: int) -> NDArray[np.bool_]:
     """Whether each (subscriber x papers + paper) key is a paper that subscriber was already sent."""
     sent = np.unique(
         np.array(
             [
-                row * n_papers + ctx.position[paper_id]
+                row * n_papers + state.position[paper_id]
                 for row, profile in enumerate(profiles)
                 if profile.exclude
                 for paper_id in profile.exclude
-                if paper_id in ctx.position
+                if paper_id in state.position
             ],
             dtype=np.int64,
         )
@@ -261,16 +213,16 @@ class _Explained:
         ]
 
 
-def _explained(ctx: Context, q: ChunkQueries, topics: _Topics, picks: _Picks, n_subs: int) -> _Explained:
+def _explained(state: RunState, q: ChunkQueries, topics: _Topics, picks: _Chosen, n_subs: int) -> _Explained:
     """The picks' columns, explanations included; everything but the lines is built a column at a time."""
-    n_papers = len(ctx.index.papers)
+    n_papers = len(state.index.papers)
     best = picks.row
     topic = q.ids[best]
     several = (np.diff(np.append(q.starts, len(q.ids))) > 1)[picks.sub]
     parts = [
         picks.relevance.tolist(),
         picks.feedback.tolist(),
-        ctx.trend[picks.col].tolist(),
+        state.trend[picks.col].tolist(),
         picks.pinned.astype(float).tolist(),
     ]
     # Lines that depend on more than (topic, paper, several topics): a pin, feedback worth a mention, a
@@ -283,16 +235,16 @@ def _explained(ctx: Context, q: ChunkQueries, topics: _Topics, picks: _Picks, n_
         parts.append(meaning.tolist())
         names = (*PARTS, "meaning")
         plain &= ~(meaning > 0)
-    matched, lines = ctx.explainer.lines(
-        Picked(topic, picks.col, several.astype(np.int64), plain),
+    matched, lines = state.explainer.lines(
+        ToExplain(topic, picks.col, several.astype(np.int64), plain),
         lambda at: dict(zip(names, (column[at] for column in parts), strict=True)),
     )
     return _Explained(
         # Picks come grouped by subscriber, in order.
         np.searchsorted(picks.sub, np.arange(n_subs + 1)).tolist(),
-        ctx.paper_ids[picks.col].tolist(),
+        state.paper_ids[picks.col].tolist(),
         picks.final.tolist(),
-        ctx.texts[topic].tolist(),
+        state.texts[topic].tolist(),
         matched,
         lines,
         parts,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,8 +18,8 @@ from apscheduler.executors.asyncio import AsyncIOExecutor  # type: ignore[import
 from apscheduler.jobstores.memory import MemoryJobStore  # type: ignore[import-untyped]
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
-from sqlalchemy import select
 
+from digest.config import SchedulerSettings
 from digest.context import Context
 from digest.delivery.report import SendReport
 from digest.delivery.worker import default_worker_id, run_worker
@@ -31,7 +30,6 @@ from digest.metrics import Metrics
 from digest.schedule.times import fetch_anchor, hold_for_papers, next_fetch_at, send_time
 from digest.service.leader import Leadership
 from digest.store.db import transaction
-from digest.store.models import Subscriber
 from digest.store.schedule import (
     expire_pending,
     fetch_due_at,
@@ -39,6 +37,7 @@ from digest.store.schedule import (
     set_next_fetch,
     upcoming_send_times,
 )
+from digest.store.subscribers import send_times
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -48,33 +47,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class SchedulerOptions:
-    """The [scheduler] settings (config.py may hold them; these are the defaults)."""
-
-    tick_seconds: float = 60.0  # how often each job asks the database what is due
-    fetch_lead_hours: float = 1.0  # the daily fetch runs this long before the day's first send
-    wait_for_papers_minutes: float = 30.0  # hold due digests this long for a fetch that is due
-    retention_days: int = 180  # finished ledger rows older than this are deleted
-    pending_expiry_days: float = 3.0  # unconfirmed subscriptions are forgotten after this
-    max_missed_digests: int = 3  # after an outage, at most this many missed dates per subscriber
-    misfire_grace_hours: float = 6.0  # a tick late by less than this (a stalled loop) still runs
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> SchedulerOptions:
-        section = getattr(settings, "scheduler", None)
-        if section is None:
-            return cls()
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in section.model_dump().items() if k in known})
-
-
 class Jobs:
     """The three jobs. Each is idempotent: running it twice, or late, does no harm."""
 
     def __init__(
         self, ctx: Context, transport: Transport, leader: Leadership, metrics: Metrics,
-        options: SchedulerOptions, clock: Clock = utcnow,
+        options: SchedulerSettings, clock: Clock = utcnow,
     ) -> None:  # fmt: skip
         self.ctx, self.transport, self.leader, self.metrics = ctx, transport, leader, metrics
         self.options, self.clock = options, clock
@@ -175,12 +153,7 @@ class Jobs:
             return
         emails = [outcome.email for outcome in report.outcomes if outcome.status == "sent"]
         with transaction(self.ctx.sessions) as session:
-            rows = session.execute(
-                select(Subscriber.email, Subscriber.timezone, Subscriber.send_hour).where(
-                    Subscriber.email.in_(emails)
-                )
-            )
-            zones = {email: (zone, hour) for email, zone, hour in rows}
+            zones = send_times(session, emails)
         for outcome in report.outcomes:
             self.metrics.digests.labels(outcome.status).inc()
             if outcome.email in zones and outcome.status == "sent":
@@ -201,7 +174,7 @@ class Jobs:
 
 
 def build_scheduler(
-    jobs: Jobs, options: SchedulerOptions, *, start_at: datetime | None = None
+    jobs: Jobs, options: SchedulerSettings, *, start_at: datetime | None = None
 ) -> AsyncIOScheduler:
     """An AsyncIOScheduler with an in-memory store and every job option spelled out.
 

@@ -17,10 +17,11 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from digest.errors import DigestError
+from digest.store.locks import current_schema, ping, try_advisory_lock, unlock_all
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "digest:scheduler"
@@ -56,12 +57,7 @@ class AdvisoryLock:
             return self.still_held()
         connection = self._engine.connect()
         try:
-            schema = str(connection.scalar(text("SELECT current_schema()")))
-            got = bool(
-                connection.scalar(
-                    text("SELECT pg_try_advisory_lock(:k)"), {"k": advisory_key(schema, self._name)}
-                )
-            )
+            got = try_advisory_lock(connection, advisory_key(current_schema(connection), self._name))
             connection.commit()  # end the implicit transaction; the lock is held by the session, not it
         except DBAPIError:
             connection.close()
@@ -77,7 +73,7 @@ class AdvisoryLock:
         if self._connection is None:
             return False
         try:
-            self._connection.scalar(text("SELECT 1"))
+            ping(self._connection)
             self._connection.commit()
         except DBAPIError:
             log.warning("lost the connection holding the scheduler lock")
@@ -89,7 +85,7 @@ class AdvisoryLock:
         if self._connection is None:
             return
         try:
-            self._connection.execute(text("SELECT pg_advisory_unlock_all()"))
+            unlock_all(self._connection)
             self._connection.commit()
         except DBAPIError:
             pass  # the connection is gone: the server released the lock with it

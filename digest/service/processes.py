@@ -16,13 +16,13 @@ from typing import Any
 
 import uvicorn
 
+from digest.config import SchedulerSettings
 from digest.context import Context
-from digest.delivery import send as pipeline
 from digest.delivery.worker import default_worker_id, run_worker
 from digest.logs import fields
-from digest.mail.transports import Transport
+from digest.mail.transports import Transport, make_transport
 from digest.metrics import Metrics, process_metrics
-from digest.service.jobs import Clock, Jobs, SchedulerOptions, build_scheduler, utcnow
+from digest.service.jobs import Clock, Jobs, build_scheduler, utcnow
 from digest.service.leader import FileLock, leadership, sender_lock
 from digest.store.db import transaction
 from digest.store.ledger import status_counts
@@ -68,15 +68,15 @@ def _on_signals(stop: asyncio.Event) -> None:
 async def serve(
     ctx: Context, host: str = "127.0.0.1", port: int = 8000, *, stop: asyncio.Event | None = None,
     app_factory: AppFactory | None = None, transport: Transport | None = None, clock: Clock = utcnow,
-    metrics: Metrics | None = None, handle_signals: bool = True, options: SchedulerOptions | None = None,
+    metrics: Metrics | None = None, handle_signals: bool = True, options: SchedulerSettings | None = None,
 ) -> None:  # fmt: skip
     """Run the web app and the scheduler until `stop` is set (or a signal arrives)."""
     stop = stop or asyncio.Event()
-    options = options or SchedulerOptions.from_settings(ctx.settings)
+    options = options or ctx.settings.scheduler
     with _sending_rights(ctx):
         app = (app_factory or _default_app)(ctx)
         server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
-        mail = transport or pipeline.make_transport(ctx.settings)
+        mail = transport or make_transport(ctx.settings)
         leader = leadership(ctx.engine)
         registry = metrics or process_metrics()
         unwatch = registry.watch_ledger(lambda: _ledger_counts(ctx))
@@ -118,15 +118,15 @@ async def _until(stop: asyncio.Event, web: asyncio.Task[None]) -> None:
 
 async def worker(
     ctx: Context, *, stop: asyncio.Event | None = None, transport: Transport | None = None,
-    clock: Clock = utcnow, handle_signals: bool = True, options: SchedulerOptions | None = None,
+    clock: Clock = utcnow, handle_signals: bool = True, options: SchedulerSettings | None = None,
 ) -> None:  # fmt: skip
     """Deliver due digests until stopped; several may run against one PostgreSQL."""
     stop = stop or asyncio.Event()
-    options = options or SchedulerOptions.from_settings(ctx.settings)
+    options = options or ctx.settings.scheduler
     with _sending_rights(ctx):
         if handle_signals:
             _on_signals(stop)
-        mail = transport or pipeline.make_transport(ctx.settings)
+        mail = transport or make_transport(ctx.settings)
         log.info("worker started", extra=fields(database=ctx.engine.dialect.name))
         try:
             await _drain(ctx, mail, stop, clock, options.tick_seconds)

@@ -11,10 +11,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import ColumnElement, Engine, Integer, any_, bindparam, create_engine, event
+from sqlalchemy import ColumnElement, Engine, Integer, any_, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from digest.errors import ConfigError, DigestError
@@ -112,3 +112,13 @@ def require_current_schema(engine: Engine) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", exc)) or type(exc).__name__
     return text.strip().splitlines()[0]
+
+
+def reachable(engine: Engine) -> bool:
+    """Whether the database answers a trivial query."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        return False
+    return True

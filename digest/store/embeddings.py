@@ -1,36 +1,23 @@
-"""Embeddings stored beside papers and topics (papers.embedding, interests.embedding), computed once.
+"""Embeddings stored beside papers and topics (papers.embedding, interests.embedding).
 
 Vectors are float32 bytes with the model's name in `embedding_model`, so a model change recomputes them.
-The same code runs on SQLite and PostgreSQL (LargeBinary is BLOB / BYTEA). Embedding is the slow part
-(a fraction of a second per abstract on the CPU), so it happens when papers are stored and when a
-subscriber's interests change, never while ranking.
+The same code runs on SQLite and PostgreSQL (LargeBinary is BLOB / BYTEA). Computing them is
+`digest.embedding`'s business; this module only finds the rows that lack one, stores and loads them.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
-from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from digest.embedding.model import MODEL_NAME, effective_method, load, paper_text
-from digest.rank.hybrid import Vectors
+from digest.records import Vectors
 from digest.store.models import Interest, Paper
 
-log = logging.getLogger(__name__)
-BATCH = 64  # papers embedded and flushed at a time
-
 Floats = NDArray[np.float32]
-
-
-class Embedder(Protocol):
-    name: str
-
-    def embed(self, texts: Sequence[str]) -> Floats: ...
 
 
 def to_bytes(vector: Floats) -> bytes:
@@ -48,33 +35,30 @@ def _stale(
     return or_(column.is_(None), model.is_(None), model != name)
 
 
-def embed_papers(session: Session, embedder: Embedder, paper_ids: Iterable[int] | None = None) -> int:
-    """Compute and store vectors for the papers (all, or `paper_ids`) that lack one from this model."""
-    query = select(Paper).where(_stale(Paper.embedding, Paper.embedding_model, embedder.name))
+def papers_without_vectors(
+    session: Session, model: str, paper_ids: Iterable[int] | None = None
+) -> list[Paper]:
+    """The papers (all, or `paper_ids`) that lack a vector from `model`, by id."""
+    query = select(Paper).where(_stale(Paper.embedding, Paper.embedding_model, model))
     if paper_ids is not None:
         query = query.where(Paper.id.in_(list(paper_ids)))
-    papers = list(session.scalars(query.order_by(Paper.id)))
-    for start in range(0, len(papers), BATCH):
-        batch = papers[start : start + BATCH]
-        vectors = embedder.embed([paper_text(p.title, p.abstract or "") for p in batch])
-        for paper, vector in zip(batch, vectors, strict=True):
-            paper.embedding, paper.embedding_model = to_bytes(vector), embedder.name
-        session.flush()
-    return len(papers)
+    return list(session.scalars(query.order_by(Paper.id)))
 
 
-def embed_interests(session: Session, embedder: Embedder, subscriber_ids: Iterable[int] | None = None) -> int:
-    """Compute and store vectors for the topics (of `subscriber_ids`, or all) that lack one."""
-    query = select(Interest).where(_stale(Interest.embedding, Interest.embedding_model, embedder.name))
+def topics_without_vectors(
+    session: Session, model: str, subscriber_ids: Iterable[int] | None = None
+) -> list[Interest]:
+    """The topics (of `subscriber_ids`, or all) that lack a vector from `model`."""
+    query = select(Interest).where(_stale(Interest.embedding, Interest.embedding_model, model))
     if subscriber_ids is not None:
         query = query.where(Interest.subscriber_id.in_(list(subscriber_ids)))
-    topics = list(session.scalars(query.order_by(Interest.id)))
-    if topics:
-        vectors = embedder.embed([topic.query for topic in topics])
-        for topic, vector in zip(topics, vectors, strict=True):
-            topic.embedding, topic.embedding_model = to_bytes(vector), embedder.name
-        session.flush()
-    return len(topics)
+    return list(session.scalars(query.order_by(Interest.id)))
+
+
+def store_vectors(session: Session, rows: Sequence[Paper | Interest], vectors: Floats, model: str) -> None:
+    for row, vector in zip(rows, vectors, strict=True):
+        row.embedding, row.embedding_model = to_bytes(vector), model
+    session.flush()
 
 
 def load_vectors(
@@ -97,32 +81,3 @@ def load_vectors(
         {pid: from_bytes(raw) for pid, raw in papers if raw is not None},
         {text.strip(): from_bytes(raw) for text, raw in topics if raw is not None},
     )
-
-
-def embed_if_enabled(
-    session: Session,
-    method: str,
-    paper_ids: Iterable[int] | None = None,
-    subscriber_ids: Iterable[int] | None = None,
-) -> bool:
-    """With the hybrid ranker on and the extra installed, store the missing vectors of these papers and
-    these subscribers' topics (None = all); False (and nothing done) otherwise."""
-    if effective_method(method) != "hybrid":
-        return False
-    embedder = load()
-    embed_papers(session, embedder, paper_ids)
-    embed_interests(session, embedder, subscriber_ids)
-    return True
-
-
-def vectors_for_ranking(
-    session: Session, method: str, paper_ids: Sequence[int], subscriber_ids: Sequence[int]
-) -> Vectors | None:
-    """The stored vectors `rank` needs for the hybrid ranker, or None when ranking is lexical.
-
-    Vectors missing at this point (papers stored before the extra was installed, topics changed by a path
-    that did not embed them) are computed first, so that a run never ranks half of its topics lexically.
-    """
-    if not embed_if_enabled(session, method, paper_ids, subscriber_ids):
-        return None
-    return load_vectors(session, paper_ids, subscriber_ids, MODEL_NAME)

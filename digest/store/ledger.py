@@ -256,3 +256,14 @@ def latest_sent(session: Session, subscriber_id: int) -> Delivery | None:
 def status_counts(session: Session) -> dict[str, int]:
     rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
     return {str(status): int(count) for status, count in rows}
+
+
+def sent_on(session: Session, subscriber_id: int, day: date) -> Delivery | None:
+    """The subscriber's digest of `day`, if it was sent."""
+    return session.scalar(
+        select(Delivery).where(
+            Delivery.subscriber_id == subscriber_id,
+            Delivery.digest_date == day,
+            Delivery.status == DeliveryStatus.SENT,
+        )
+    )

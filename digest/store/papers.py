@@ -1,4 +1,4 @@
-"""Every query about papers and sources, as functions taking a Session.
+"""Every query about papers, as functions taking a Session.
 
 Subscribers and the delivery ledger live in store_subscribers.py and store_ledger.py.
 """
@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.records import Candidate, PaperIn
-from digest.store.models import Paper, Run, Source
+from digest.store.models import Paper
 
 # Fields a later fetch may refresh (signals grow; a summary or repo may appear).
 _REFRESHED = ("upvotes", "comments", "github_repo", "github_stars", "project_page", "ai_summary")
@@ -151,31 +151,3 @@ def papers_by_id(session: Session, ids: Iterable[int]) -> dict[int, Paper]:
 
 def count_papers(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Paper)) or 0
-
-
-def source_row(session: Session, name: str, kind: str, url: str) -> Source:
-    """The source's row, created on first use and kept in step with the settings."""
-    row = session.scalar(select(Source).where(Source.name == name))
-    if row is None:
-        row = Source(name=name, kind=kind, url=url)
-        session.add(row)
-    elif (row.kind, row.url) != (kind, url):
-        # A changed URL is another resource: its validators no longer apply.
-        row.kind, row.url, row.etag, row.last_modified = kind, url, None, None
-    session.flush()
-    return row
-
-
-def list_sources(session: Session) -> list[Source]:
-    return list(session.scalars(select(Source).order_by(Source.name)))
-
-
-def start_run(session: Session, kind: str, now: datetime) -> Run:
-    run = Run(kind=kind, started_at=now, summary={})
-    session.add(run)
-    session.flush()
-    return run
-
-
-def last_runs(session: Session, limit: int = 5) -> list[Run]:
-    return list(session.scalars(select(Run).order_by(Run.started_at.desc(), Run.id.desc()).limit(limit)))

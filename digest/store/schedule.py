@@ -16,7 +16,8 @@ from sqlalchemy import Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
-from digest.schedule.times import digest_date_of, due_dates, first_send_at, next_send_after, send_time_from
+from digest.schedule.due import DueClock
+from digest.schedule.times import digest_date_of, first_send_at, next_send_after
 from digest.store.ledger import DONE, finished_dates
 from digest.store.models import Delivery, Source, Subscriber, SubscriberStatus
 
@@ -64,7 +65,7 @@ def due_pairs(
         .order_by(Subscriber.next_send_at, Subscriber.id)
     )
     rows = [_Scheduled(*row) for row in session.execute(query)]
-    clock = _Clock(now, max_missed)
+    clock = DueClock(now, max_missed)
     pairs: list[tuple[int, date]] = []
     for start in range(0, len(rows), _CHUNK):  # one ledger query per chunk, not per subscriber
         pairs += _owed(session, rows[start : start + _CHUNK], clock)
@@ -90,31 +91,7 @@ class _Scheduled(NamedTuple):
     send_hour: int
 
 
-class _Clock:
-    """The schedule maths of one `due_pairs` call, each answer kept: subscribers share a handful of
-    (moment, zone, hour) triples, and each answer costs tens of microseconds of time-zone arithmetic."""
-
-    def __init__(self, now: datetime, max_missed: int) -> None:
-        self.now, self.max_missed = now, max_missed
-        self._due: dict[tuple[datetime, str, int], list[date]] = {}
-        self._next: dict[tuple[date, str, int, bool], datetime] = {}
-
-    def due(self, at: datetime, zone: str, hour: int) -> list[date]:
-        key = (at, zone, hour)
-        if key not in self._due:
-            self._due[key] = due_dates(at, self.now, zone, hour, self.max_missed)
-        return self._due[key]
-
-    def moment(self, day: date, zone: str, hour: int, *, after: bool = False) -> datetime:
-        """`day`'s due moment in the zone (or the first one after it, with `after`)."""
-        key = (day, zone, hour, after)
-        if key not in self._next:
-            moment = send_time_from(day, zone, hour)
-            self._next[key] = next_send_after(moment, zone, hour) if after else moment
-        return self._next[key]
-
-
-def _owed(session: Session, rows: list[_Scheduled], clock: _Clock) -> list[tuple[int, date]]:
+def _owed(session: Session, rows: list[_Scheduled], clock: DueClock) -> list[tuple[int, date]]:
     """Each subscriber's oldest date still owed; moves `next_send_at` past the finished and dropped ones."""
     starts = {
         row.id: row.next_send_at or _first_send(session, row.id, row.timezone, row.send_hour, clock.now)

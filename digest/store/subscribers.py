@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from digest.errors import DigestError, NotFound
-from digest.rank.interests import Interests
 from digest.store.db import among
 from digest.store.models import Feedback, Interest, Subscriber, SubscriberStatus
+
+
+class _Topic(Protocol):
+    @property
+    def text(self) -> str: ...
+
+
+class Interests(Protocol):
+    """Parsed interests (`digest.rank.Interests`), as far as storing them goes: the topics' texts."""
+
+    @property
+    def topics(self) -> Sequence[_Topic]: ...
 
 
 def add_subscriber(
@@ -141,3 +153,25 @@ def release_mail_slot(session: Session, subscriber_id: int, taken_at: datetime) 
         .values(confirm_sent_at=None)
         .execution_options(synchronize_session=False)
     )
+
+
+def load_subscribers(session: Session, ids: Iterable[int]) -> dict[int, Subscriber]:
+    """id -> subscriber, interests loaded, for these ids."""
+    query = select(Subscriber).where(among(session, Subscriber.id, sorted(set(ids))))
+    query = query.options(selectinload(Subscriber.interests))
+    return {row.id: row for row in session.scalars(query)}
+
+
+def send_times(session: Session, emails: Iterable[str]) -> dict[str, tuple[str, int]]:
+    """email -> (time zone, send hour) of these subscribers."""
+    query = select(Subscriber.email, Subscriber.timezone, Subscriber.send_hour)
+    return {
+        email: (zone, hour)
+        for email, zone, hour in session.execute(query.where(Subscriber.email.in_(list(emails))))
+    }
+
+
+def delete_subscriber(session: Session, subscriber: Subscriber) -> None:
+    """Forget a subscriber with everything of theirs (interests, feedback, ledger rows cascade)."""
+    session.delete(subscriber)
+    session.flush()

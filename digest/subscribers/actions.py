@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from digest.config import check_timezone
 from digest.context import Context
+from digest.embedding.vectors import embed_if_enabled
 from digest.errors import DigestError, InterestError
 from digest.mail.compose import Links
-from digest.rank.interests import Interests, parse_interests
+from digest.rank import Interests, parse_interests
 from digest.store.db import transaction
-from digest.store.embeddings import embed_if_enabled
 from digest.store.ledger import latest_sent
 from digest.store.models import Subscriber, SubscriberStatus
 from digest.store.papers import papers_by_id

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from digest.context import Context
-from digest.delivery.send import sender
 from digest.errors import DeliveryError
 from digest.mail.compose import Links
+from digest.mail.headers import Sender
 from digest.mail.mime import build_message
 from digest.mail.transports import Transport
 from digest.records import RenderedEmail
@@ -49,7 +49,7 @@ def _message_id(subscriber_id: int, kind: str, domain: str) -> str:
 
 def _build(ctx: Context, subscriber: Subscriber, rendered: RenderedEmail, kind: str, now: datetime) -> Mail:
     links = Links(ctx.settings, ctx.tokens, subscriber)
-    mail_sender = sender(ctx)
+    mail_sender = Sender.from_settings(ctx.settings)
     message = build_message(
         rendered, sender=mail_sender, to=subscriber.email,
         message_id=_message_id(subscriber.id, kind, mail_sender.domain),
@@ -101,7 +101,7 @@ async def deliver_mail(ctx: Context, open_transport: Callable[[], Transport], ma
     """Hand the mail over; on failure give the address its slot back so a retry can send."""
     transport = open_transport()
     try:
-        await transport.send(sender(ctx).address, mail.recipient, mail.message)
+        await transport.send(ctx.settings.mail.from_address, mail.recipient, mail.message)
     except DeliveryError as exc:
         log.warning("could not send a web mail to subscriber %s: %s", mail.subscriber_id, exc)
         with transaction(ctx.sessions) as session:

@@ -6,21 +6,16 @@ again from the subscriber's interests by the same ranker, so the page reads like
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from digest.context import Context
 from digest.errors import InterestError
 from digest.mail.compose import Links, digest_view
-from digest.rank.interests import Interests, parse_interests
-from digest.rank.ranker import Profile, rank, trending
+from digest.rank import Interests, Profile, parse_interests, rank, trending
 from digest.records import Candidate, Ranked
 from digest.store.db import transaction
-from digest.store.ledger import latest_sent
-from digest.store.models import Delivery, DeliveryStatus
+from digest.store.ledger import latest_sent, sent_on
 from digest.store.papers import candidates_by_id, candidates_since, papers_by_id
 from digest.store.subscribers import interests_text
 from digest.subscribers.actions import subscriber_for_link
@@ -40,7 +35,7 @@ def latest_digest_html(ctx: Context, token: str, now: datetime, day: date | None
     """The HTML of the digest sent for `day` (else the latest one sent), or None when none was sent."""
     with transaction(ctx.sessions) as session:
         subscriber = subscriber_for_link(ctx, session, Purpose.DIGEST, token)
-        delivery = _sent_on(session, subscriber.id, day) if day else latest_sent(session, subscriber.id)
+        delivery = sent_on(session, subscriber.id, day) if day else latest_sent(session, subscriber.id)
         if delivery is None or not delivery.paper_ids:
             return None
         papers = papers_by_id(session, delivery.paper_ids)
@@ -57,21 +52,11 @@ def latest_digest_html(ctx: Context, token: str, now: datetime, day: date | None
         return ctx.renderer.digest(view).html
 
 
-def _sent_on(session: Session, subscriber_id: int, day: date) -> Delivery | None:
-    return session.scalar(
-        select(Delivery).where(
-            Delivery.subscriber_id == subscriber_id,
-            Delivery.digest_date == day,
-            Delivery.status == DeliveryStatus.SENT,
-        )
-    )
-
-
 def _reasons(
     ctx: Context, candidates: list[Candidate], ids: list[int], interests: Interests | None, now: datetime
 ) -> list[Ranked]:
     """One Ranked per paper, in the digest's order: why it matches, else why it was trending."""
-    settings = replace(ctx.rank_settings, max_papers=max(1, len(ids)), min_score=0.0)
+    settings = ctx.rank_settings.model_copy(update={"max_papers": max(1, len(ids)), "min_score": 0.0})
     matched = rank(candidates, [Profile(0, interests)], settings, now).get(0, []) if interests else []
     why = {pick.paper_id: pick for pick in matched}
     for pick in trending(candidates, settings, now, len(candidates)):
@@ -84,7 +69,7 @@ def preview_matches(ctx: Context, interests: Interests, now: datetime) -> list[P
     since = now - timedelta(days=ctx.settings.digest.catchup_days)
     with transaction(ctx.sessions) as session:
         candidates = candidates_since(session, since)
-        settings = replace(ctx.rank_settings, max_papers=PREVIEW_LIMIT)
+        settings = ctx.rank_settings.model_copy(update={"max_papers": PREVIEW_LIMIT})
         picks = rank(candidates, [Profile(0, interests)], settings, now).get(0, [])
         papers = papers_by_id(session, [pick.paper_id for pick in picks])
         return [

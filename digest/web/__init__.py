@@ -15,9 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from digest import __version__
 from digest.config import EXAMPLE_SECRET
 from digest.context import Context
-from digest.delivery.send import make_transport
 from digest.errors import ConfigError
-from digest.mail.transports import Transport
+from digest.mail.transports import Transport, make_transport
 from digest.metrics import metrics_endpoint
 from digest.resources import resource_path
 from digest.web import routes_api, routes_links, routes_pages

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from digest.store.db import reachable
 from digest.subscribers import actions as subscriptions
 from digest.subscribers.mails import Mail, deliver_mail
 from digest.subscribers.pages import preview_matches
@@ -102,9 +101,6 @@ def manage_link_sent(request: Request, state: State) -> Response:
 @router.get("/healthz")
 def healthz(state: State) -> Response:
     """Liveness and database reachability, for load balancers and `docker compose` health checks."""
-    try:
-        with state.ctx.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError:
+    if not reachable(state.ctx.engine):
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})

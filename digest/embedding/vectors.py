@@ -1,0 +1,82 @@
+"""Computing the vectors ranking needs, once: papers when they are stored, topics when they change.
+
+Embedding is the slow part (a fraction of a second per abstract on the CPU), so it never happens while
+ranking, except for vectors missing at that point (see `vectors_for_ranking`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy.orm import Session
+
+from digest.embedding.model import MODEL_NAME, effective_method, load, paper_text
+from digest.records import Vectors
+from digest.store.embeddings import (
+    load_vectors,
+    papers_without_vectors,
+    store_vectors,
+    topics_without_vectors,
+)
+
+BATCH = 64  # papers embedded and flushed at a time
+
+Floats = NDArray[np.float32]
+
+
+class TextEmbedder(Protocol):
+    name: str
+
+    def embed(self, texts: Sequence[str]) -> Floats: ...
+
+
+def embed_papers(session: Session, embedder: TextEmbedder, paper_ids: Iterable[int] | None = None) -> int:
+    """Compute and store vectors for the papers (all, or `paper_ids`) that lack one from this model."""
+    papers = papers_without_vectors(session, embedder.name, paper_ids)
+    for start in range(0, len(papers), BATCH):
+        batch = papers[start : start + BATCH]
+        vectors = embedder.embed([paper_text(p.title, p.abstract or "") for p in batch])
+        store_vectors(session, batch, vectors, embedder.name)
+    return len(papers)
+
+
+def embed_interests(
+    session: Session, embedder: TextEmbedder, subscriber_ids: Iterable[int] | None = None
+) -> int:
+    """Compute and store vectors for the topics (of `subscriber_ids`, or all) that lack one."""
+    topics = topics_without_vectors(session, embedder.name, subscriber_ids)
+    if topics:
+        store_vectors(session, topics, embedder.embed([topic.query for topic in topics]), embedder.name)
+    return len(topics)
+
+
+def embed_if_enabled(
+    session: Session,
+    method: str,
+    paper_ids: Iterable[int] | None = None,
+    subscriber_ids: Iterable[int] | None = None,
+) -> bool:
+    """With the hybrid ranker on and the extra installed, store the missing vectors of these papers and
+    these subscribers' topics (None = all); False (and nothing done) otherwise."""
+    if effective_method(method) != "hybrid":
+        return False
+    embedder = load()
+    embed_papers(session, embedder, paper_ids)
+    embed_interests(session, embedder, subscriber_ids)
+    return True
+
+
+def vectors_for_ranking(
+    session: Session, method: str, paper_ids: Sequence[int], subscriber_ids: Sequence[int]
+) -> Vectors | None:
+    """The stored vectors `rank` needs for the hybrid ranker, or None when ranking is lexical.
+
+    Vectors missing at this point (papers stored before the extra was installed, topics changed by a path
+    that did not embed them) are computed first, so that a run never ranks half of its topics lexically.
+    """
+    if not embed_if_enabled(session, method, paper_ids, subscriber_ids):
+        return None
+    return load_vectors(session, paper_ids, subscriber_ids, MODEL_NAME)

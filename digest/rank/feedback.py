@@ -1,0 +1,91 @@
+"""Feedback ("more / less like this") as a query: the Rocchio vector of the papers a subscriber voted on,
+compared with every paper of the day, becomes a factor on that subscriber's relevance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import sparse
+
+from digest.rank.profile import Profile
+from digest.rank.state import RunState
+
+# Cosine similarity with the feedback vector is scaled by this before tanh: ~0.3 gives most of the effect.
+FEEDBACK_GAIN = 4.0
+# Factors kept for single-paper feedback (one float32 per paper each) before the cache is emptied: 64 MB.
+FACTOR_CACHE_CELLS = 16_000_000
+
+Floats = NDArray[np.float32]
+Ints = NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """Feedback factors of the chunk's subscribers who gave feedback on a known paper, dense over papers."""
+
+    row_of: Ints  # per subscriber of the chunk: its row in `factor`, or -1
+    factor: Floats  # rows x papers: how far feedback moves relevance (in +/- feedback_weight)
+
+    def at(self, keys: Ints, n_papers: int) -> Floats:
+        """The factor at each (subscriber x papers + paper) key, 0 for subscribers without feedback."""
+        rows = self.row_of[keys // n_papers]
+        found = np.zeros(len(keys), dtype=np.float32)
+        has = rows >= 0
+        found[has] = self.factor[rows[has], keys[has] % n_papers]
+        return found
+
+
+def feedback_factors(state: RunState, profiles: Sequence[Profile]) -> Feedback | None:
+    """Similarity of each paper with the Rocchio vector of each subscriber who gave feedback.
+
+    Only those subscribers get a row (a tenth of them or fewer, in practice), so the factors are kept
+    dense: looking one up is then one fancy index rather than a search in a sparse matrix. Most give
+    feedback on one paper, whose factors are the same for everyone who did: those are computed once a run
+    (`RunState.single_factors`), the others (several papers) once a chunk, all in one product.
+    """
+    row_of = np.full(len(profiles), -1, dtype=np.int64)
+    given: list[list[tuple[int, float, dict[int, float]]]] = []  # (paper id, sign, vector) per row
+    for at, profile in enumerate(profiles):
+        if profile.feedback:
+            known = [
+                (pid, float(np.sign(v)), vec)
+                for pid, v in profile.feedback.items()
+                if v and (vec := state.vector(pid))
+            ]
+            if known:
+                row_of[at] = len(given)
+                given.append(known)
+    if not given:
+        return None
+    single = state.single_factors
+    if len(single) * len(state.index.papers) > FACTOR_CACHE_CELLS:
+        single.clear()  # bounds its memory however many papers get feedback on a big day
+    todo = {(g[0][0], g[0][1]): g for g in given if len(g) == 1 and (g[0][0], g[0][1]) not in single}
+    several = [g for g in given if len(g) > 1]
+    groups = [*todo.values(), *several]
+    computed = rocchio_factors(state, [[(sign, vec) for _, sign, vec in g] for g in groups])
+    single.update((key, computed[at]) for at, key in enumerate(todo))
+    rows = iter(range(len(todo), len(groups)))
+    factors = [single[(g[0][0], g[0][1])] if len(g) == 1 else computed[next(rows)] for g in given]
+    return Feedback(row_of, np.stack(factors))
+
+
+def rocchio_factors(state: RunState, groups: Sequence[Sequence[tuple[float, dict[int, float]]]]) -> Floats:
+    """Per group of (sign, unit vector) feedback papers: their mean signed vector's cosine with every
+    paper, squashed into a relevance factor (in +/- feedback_weight); groups x papers."""
+    rows: list[int] = []
+    cols: list[int] = []
+    data: list[float] = []
+    for row, known in enumerate(groups):
+        for sign, vec in known:
+            rows.extend([row] * len(vec))
+            cols.extend(vec)
+            data.extend(sign * w / len(known) for w in vec.values())
+    shape = (len(groups), state.index.unit.shape[1])
+    rocchio = sparse.csr_matrix((np.asarray(data, dtype=np.float32), (rows, cols)), shape=shape)
+    similarity = np.asarray(sparse.csr_matrix(rocchio @ state.unit_t).toarray(), dtype=np.float32)
+    factors: Floats = state.settings.feedback_weight * np.tanh(FEEDBACK_GAIN * similarity)
+    return factors
