@@ -19,7 +19,7 @@ from digest.errors import SourceError
 from digest.sources.fetch import FetchResult, HTTPStatusError, fetch, make_client
 from digest.sources.kinds import parse
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 AGENT = "digest-tests/0.1 (mailto:tests@example.org)"
 T = TypeVar("T")
 

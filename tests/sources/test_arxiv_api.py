@@ -11,7 +11,7 @@ from digest.errors import SourceError
 from digest.sources.kinds import parse
 from digest.sources.urls import arxiv_api_url, default_url
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def load(name: str) -> bytes:

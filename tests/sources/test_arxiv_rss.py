@@ -13,7 +13,7 @@ from digest.errors import SourceError
 from digest.records import PaperIn
 from digest.sources.kinds import ANNOUNCE_TYPES, DEFAULT_ANNOUNCE_TYPES, parse
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ALL_ARCHIVES = FIXTURES / "arxiv-rss_all-archives_2024-11-28.xml"
 ANNOUNCED = datetime(2024, 11, 28, 5, 0, tzinfo=UTC)  # midnight US Eastern
 

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 from scipy import sparse
-from test_rank_chunks import NOW, papers, profiles
+from test_chunks import NOW, papers, profiles
 
 from digest.rank import Profile, RankSettings, parse_interests, rank
 from digest.rank import explain as rank_explain

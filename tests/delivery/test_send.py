@@ -11,47 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXTURES, NOW
+from conftest import NOW
+from seed import TODAY, ledger_states, load_papers, subscribe
 from smtp_sink import SmtpSink
-from sqlalchemy import delete, inspect, select, update
+from sqlalchemy import delete, inspect, select
 
-from digest import sources
 from digest.config import DeliverySettings
 from digest.context import Context
 from digest.delivery.report import SendReport
 from digest.delivery.send import send_due
 from digest.delivery.worker import run_worker
 from digest.mail.transports import MaildirTransport, SmtpTransport, Transport
-from digest.rank import parse_interests
 from digest.store.db import transaction
-from digest.store.ledger import Result, claim_batch, enqueue, record_results, sent_paper_ids
+from digest.store.ledger import claim_batch, enqueue
 from digest.store.ledger_bulk import start_sending
-from digest.store.models import Delivery, DeliveryStatus, Paper, SentPaper, Subscriber, SubscriberStatus
-from digest.store.papers import upsert_papers
+from digest.store.models import Delivery, DeliveryStatus, SentPaper, Subscriber, SubscriberStatus
 from digest.store.schedule import prune_ledger
-from digest.store.subscribers import add_subscriber
-
-TODAY = date(2026, 11, 28)
-
-
-def _load_papers(ctx: Context, at: datetime = NOW) -> None:
-    parsed = sources.parse("hf_daily", (FIXTURES / "hf-daily-papers_2026-06_30papers.json").read_bytes())
-    with transaction(ctx.sessions) as session:
-        upsert_papers(session, parsed.papers, at)
-
-
-def _subscribe(ctx: Context, email_address: str, query: str, hour: int = 0, zone: str = "UTC") -> int:
-    with transaction(ctx.sessions) as session:
-        row = add_subscriber(
-            session,
-            email_address,
-            parse_interests(query),
-            send_hour=hour,
-            timezone=zone,
-            now=NOW,
-            confirmed=True,
-        )
-        return row.id
 
 
 def _send(ctx: Context, transport: Transport, now: datetime = NOW, day: date | None = TODAY) -> SendReport:
@@ -68,14 +43,9 @@ def _maildir(ctx: Context) -> list[Message]:
     return [email.message_from_bytes(bytes(m)) for m in mailbox.Maildir(ctx.settings.mail.maildir).values()]
 
 
-def _ledger(ctx: Context) -> dict[tuple[int, date], str]:
-    with transaction(ctx.sessions) as session:
-        return {(d.subscriber_id, d.digest_date): d.status for d in session.scalars(select(Delivery))}
-
-
 def test_sending_twice_for_one_date_sends_nothing_the_second_time(ctx: Context) -> None:
-    _load_papers(ctx)
-    _subscribe(ctx, "ada@example.org", "language models; reasoning")
+    load_papers(ctx)
+    subscribe(ctx, "ada@example.org", "language models; reasoning")
     maildir = MaildirTransport(Path(ctx.settings.mail.maildir))
     first = _send(ctx, maildir)
     second = _send(ctx, MaildirTransport(Path(ctx.settings.mail.maildir)))
@@ -85,8 +55,8 @@ def test_sending_twice_for_one_date_sends_nothing_the_second_time(ctx: Context) 
 
 
 def test_a_paper_is_never_sent_twice_to_the_same_subscriber(ctx: Context) -> None:
-    _load_papers(ctx)
-    subscriber = _subscribe(ctx, "ada@example.org", "language models; reasoning; agents; video")
+    load_papers(ctx)
+    subscriber = subscribe(ctx, "ada@example.org", "language models; reasoning; agents; video")
     _send(ctx, MaildirTransport(Path(ctx.settings.mail.maildir)), day=TODAY)
     _send(
         ctx, MaildirTransport(Path(ctx.settings.mail.maildir)), NOW + timedelta(days=1), TODAY + timedelta(1)
@@ -100,9 +70,9 @@ def test_a_paper_is_never_sent_twice_to_the_same_subscriber(ctx: Context) -> Non
 
 
 def test_sent_papers_go_with_their_delivery_and_their_subscriber(ctx: Context) -> None:
-    _load_papers(ctx)
-    ada = _subscribe(ctx, "ada@example.org", "language models; reasoning; agents; video")
-    bob = _subscribe(ctx, "bob@example.org", "language models; reasoning; agents; video")
+    load_papers(ctx)
+    ada = subscribe(ctx, "ada@example.org", "language models; reasoning; agents; video")
+    bob = subscribe(ctx, "bob@example.org", "language models; reasoning; agents; video")
     for day in (TODAY, TODAY + timedelta(1)):
         _send(ctx, MaildirTransport(Path(ctx.settings.mail.maildir)), NOW + (day - TODAY), day)
 
@@ -124,29 +94,10 @@ def test_sent_papers_go_with_their_delivery_and_their_subscriber(ctx: Context) -
     assert any(index["column_names"] == ["delivery_id"] for index in indexes)
 
 
-def test_the_sent_papers_asked_for_start_at_the_lowest_paper_id_given(ctx: Context) -> None:
-    # Ranking passes its lowest candidate id: months of older sent papers are never loaded.
-    _load_papers(ctx)
-    subscriber = _subscribe(ctx, "ada@example.org", "language models")
-    with transaction(ctx.sessions) as session:
-        papers = session.scalars(select(Paper.id).order_by(Paper.id)).all()
-        enqueue(session, [(subscriber, TODAY)], NOW)
-        (row,) = claim_batch(session, "w", NOW, NOW, NOW + timedelta(minutes=5), 1)
-        sent = (papers[0], papers[5], papers[-1])
-        start_sending(session, "w", [(row.delivery_id, "<x@y>", sent)], NOW, NOW + timedelta(minutes=5))
-        record_results(
-            session, "w", [Result(row.delivery_id, subscriber, DeliveryStatus.SENT, paper_ids=sent)], NOW, 3
-        )
-    with transaction(ctx.sessions) as session:
-        assert sent_paper_ids(session, [subscriber]) == {subscriber: set(sent)}
-        assert sent_paper_ids(session, [subscriber], papers[5]) == {subscriber: {papers[5], papers[-1]}}
-        assert sent_paper_ids(session, [subscriber], papers[-1] + 1) == {subscriber: set()}
-
-
 def test_a_digest_goes_over_smtp_to_a_real_server_with_its_headers(ctx: Context) -> None:
-    _load_papers(ctx)
-    _subscribe(ctx, "ada@example.org", "language models")
-    _subscribe(ctx, "grace@example.org", '"video generation"; diffusion')
+    load_papers(ctx)
+    subscribe(ctx, "ada@example.org", "language models")
+    subscribe(ctx, "grace@example.org", '"video generation"; diffusion')
     with SmtpSink() as sink:
         transport = SmtpTransport(sink.host, sink.port, security="plain")
         report = _send(ctx, transport)
@@ -171,8 +122,8 @@ def test_a_digest_goes_over_smtp_to_a_real_server_with_its_headers(ctx: Context)
 
 
 def test_a_permanent_refusal_fails_the_digest_and_stops_mail_to_the_address(ctx: Context) -> None:
-    _load_papers(ctx)
-    subscriber = _subscribe(ctx, "gone@example.org", "language models")
+    load_papers(ctx)
+    subscriber = subscribe(ctx, "gone@example.org", "language models")
     with SmtpSink() as sink:
         sink.fail("RCPT", 550)
         report = _send(ctx, SmtpTransport(sink.host, sink.port, security="plain"))
@@ -185,8 +136,8 @@ def test_a_permanent_refusal_fails_the_digest_and_stops_mail_to_the_address(ctx:
 
 
 def test_a_temporary_refusal_is_retried_by_the_next_run_and_sent_once(ctx: Context) -> None:
-    _load_papers(ctx)
-    subscriber = _subscribe(ctx, "busy@example.org", "language models")
+    load_papers(ctx)
+    subscriber = subscribe(ctx, "busy@example.org", "language models")
     with SmtpSink() as sink:
         sink.fail("RCPT", 451)
         first = _send(ctx, SmtpTransport(sink.host, sink.port, security="plain"))
@@ -200,12 +151,12 @@ def test_a_temporary_refusal_is_retried_by_the_next_run_and_sent_once(ctx: Conte
     assert (first.counts, too_soon.outcomes) == ({"retry": 1}, [])  # the backoff: 10 minutes
     assert (second.counts, third.outcomes) == ({"sent": 1}, [])
     assert len(sink.received) == 1
-    assert _ledger(ctx) == {(subscriber, TODAY): DeliveryStatus.SENT}
+    assert ledger_states(ctx) == {(subscriber, TODAY): DeliveryStatus.SENT}
 
 
 def test_a_connection_lost_after_the_data_is_recorded_unknown_and_never_resent(ctx: Context) -> None:
-    _load_papers(ctx)
-    subscriber = _subscribe(ctx, "ada@example.org", "language models")
+    load_papers(ctx)
+    subscriber = subscribe(ctx, "ada@example.org", "language models")
     with SmtpSink() as sink:
         sink.fail("DATA", "accept_then_drop")
         first = _send(ctx, SmtpTransport(sink.host, sink.port, security="plain"))
@@ -213,12 +164,12 @@ def test_a_connection_lost_after_the_data_is_recorded_unknown_and_never_resent(c
     assert first.counts == {"unknown": 1}
     assert second.outcomes == []
     assert len(sink.received) == 1
-    assert _ledger(ctx) == {(subscriber, TODAY): DeliveryStatus.UNKNOWN}
+    assert ledger_states(ctx) == {(subscriber, TODAY): DeliveryStatus.UNKNOWN}
 
 
 def test_a_digest_left_sending_by_a_dead_sender_becomes_unknown_not_a_duplicate(ctx: Context) -> None:
-    _load_papers(ctx)
-    subscriber = _subscribe(ctx, "ada@example.org", "language models")
+    load_papers(ctx)
+    subscriber = subscribe(ctx, "ada@example.org", "language models")
     crashed_at = datetime.now(UTC) - timedelta(hours=1)  # leases run on the real clock
     with transaction(ctx.sessions) as session:  # what a sender killed while sending leaves behind
         enqueue(session, [(subscriber, TODAY)], NOW)
@@ -229,85 +180,12 @@ def test_a_digest_left_sending_by_a_dead_sender_becomes_unknown_not_a_duplicate(
     report = _send(ctx, MaildirTransport(Path(ctx.settings.mail.maildir)))
     assert report.outcomes == []
     assert _maildir(ctx) == []
-    assert _ledger(ctx) == {(subscriber, TODAY): DeliveryStatus.UNKNOWN}
-
-
-def test_a_window_records_each_outcome_and_only_the_sent_rows_papers(ctx: Context) -> None:
-    _load_papers(ctx)
-    ids = [_subscribe(ctx, f"s{i}@example.org", "language models") for i in range(3)]
-    with transaction(ctx.sessions) as session:
-        papers = session.scalars(select(Paper.id).order_by(Paper.id).limit(3)).all()
-        enqueue(session, [(i, TODAY) for i in ids], NOW)
-        rows = claim_batch(session, "w", NOW, NOW, NOW + timedelta(minutes=5), 10)
-        marks = [
-            (r.delivery_id, f"<{r.subscriber_id}@x>", [papers[n], papers[2]]) for n, r in enumerate(rows)
-        ]
-        assert start_sending(session, "w", marks, NOW, NOW + timedelta(minutes=5)) == {
-            r.delivery_id for r in rows
-        }
-    later = NOW + timedelta(hours=1)
-    sent, retry, failed = rows
-    with transaction(ctx.sessions) as session:
-        outcomes = [
-            Result(
-                sent.delivery_id, sent.subscriber_id, DeliveryStatus.SENT, paper_ids=(papers[0], papers[2])
-            ),
-            Result(retry.delivery_id, retry.subscriber_id, DeliveryStatus.RETRY, "451", later, (papers[1],)),
-            Result(failed.delivery_id, failed.subscriber_id, DeliveryStatus.FAILED, "550 no such user"),
-        ]
-        record_results(session, "w", outcomes, NOW, bounce_limit=3)
-    with transaction(ctx.sessions) as session:
-        got = {
-            d.id: (d.status, d.last_error, d.sent_at, d.claimed_by) for d in session.scalars(select(Delivery))
-        }
-        recorded = {(s, p) for s, p in session.execute(select(SentPaper.subscriber_id, SentPaper.paper_id))}
-        retry_at = session.scalar(select(Delivery.next_attempt_at).where(Delivery.id == retry.delivery_id))
-    assert got == {
-        sent.delivery_id: (DeliveryStatus.SENT, None, NOW, None),
-        retry.delivery_id: (DeliveryStatus.RETRY, "451", None, None),
-        failed.delivery_id: (DeliveryStatus.FAILED, "550 no such user", None, None),
-    }
-    assert retry_at == later
-    assert recorded == {(sent.subscriber_id, papers[0]), (sent.subscriber_id, papers[2])}
-
-
-def test_a_sender_that_lost_its_rows_neither_marks_nor_overwrites_them(ctx: Context) -> None:
-    _load_papers(ctx)
-    ids = [_subscribe(ctx, f"s{i}@example.org", "language models") for i in range(3)]
-    lease = NOW + timedelta(minutes=5)
-    with transaction(ctx.sessions) as session:
-        paper = session.scalars(select(Paper.id).limit(1)).one()
-        enqueue(session, [(i, TODAY) for i in ids], NOW)
-        mine, theirs, done = claim_batch(session, "old", NOW, NOW, lease, 10)
-        session.execute(update(Delivery).where(Delivery.id == theirs.delivery_id).values(claimed_by="new"))
-        marks = [(r.delivery_id, f"<{r.delivery_id}@x>", [paper, paper]) for r in (mine, theirs, done)]
-        assert start_sending(session, "old", marks, NOW, lease) == {mine.delivery_id, done.delivery_id}
-        sent = Result(done.delivery_id, done.subscriber_id, DeliveryStatus.SENT, paper_ids=(paper,))
-        record_results(session, "old", [sent], NOW, 3)
-    with transaction(ctx.sessions) as session:  # late writes for a row already recorded change nothing
-        record_results(session, "old", [sent], NOW, 3)
-        late = [Result(r.delivery_id, r.subscriber_id, DeliveryStatus.FAILED, "late") for r in (done, mine)]
-        record_results(session, "old", late, NOW, 3)
-        # a skip decided by the old sender for a row its successor holds now
-        record_results(
-            session, "old", [Result(theirs.delivery_id, theirs.subscriber_id, DeliveryStatus.SKIPPED)], NOW, 3
-        )
-    with transaction(ctx.sessions) as session:
-        got = {
-            d.id: (d.status, d.message_id, d.paper_ids, d.attempts) for d in session.scalars(select(Delivery))
-        }
-        recorded = session.execute(select(SentPaper.subscriber_id, SentPaper.paper_id)).all()
-    assert got == {
-        mine.delivery_id: (DeliveryStatus.FAILED, f"<{mine.delivery_id}@x>", [paper, paper], 1),
-        theirs.delivery_id: (DeliveryStatus.PENDING, None, [], 0),
-        done.delivery_id: (DeliveryStatus.SENT, f"<{done.delivery_id}@x>", [paper, paper], 1),
-    }
-    assert recorded == [(done.subscriber_id, paper)]
+    assert ledger_states(ctx) == {(subscriber, TODAY): DeliveryStatus.UNKNOWN}
 
 
 def test_a_dry_run_records_and_sends_nothing(ctx: Context) -> None:
-    _load_papers(ctx)
-    _subscribe(ctx, "ada@example.org", "language models")
+    load_papers(ctx)
+    subscribe(ctx, "ada@example.org", "language models")
 
     async def go() -> SendReport:
         return await send_due(ctx, MaildirTransport(Path(ctx.settings.mail.maildir)), NOW, dry_run=True)
@@ -315,17 +193,17 @@ def test_a_dry_run_records_and_sends_nothing(ctx: Context) -> None:
     report = asyncio.run(go())
     assert report.counts == {"dry-run": 1}
     assert report.outcomes[0].papers
-    assert _ledger(ctx) == {}
+    assert ledger_states(ctx) == {}
     assert _maildir(ctx) == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_each_subscriber_is_due_at_their_own_local_hour(ctx: Context) -> None:
-    _load_papers(ctx)
-    _subscribe(ctx, "early@example.org", "language models", hour=9)  # 09:30 UTC: due
-    _subscribe(ctx, "late@example.org", "language models", hour=10)  # not yet
-    _subscribe(ctx, "tokyo@example.org", "language models", hour=18, zone="Asia/Tokyo")  # 18:30 local: due
-    _subscribe(
+    load_papers(ctx)
+    subscribe(ctx, "early@example.org", "language models", hour=9)  # 09:30 UTC: due
+    subscribe(ctx, "late@example.org", "language models", hour=10)  # not yet
+    subscribe(ctx, "tokyo@example.org", "language models", hour=18, zone="Asia/Tokyo")  # 18:30 local: due
+    subscribe(
         ctx, "ny@example.org", "language models", hour=5, zone="America/New_York"
     )  # 04:30 local: not yet
     report = _send(ctx, MaildirTransport(Path(ctx.settings.mail.maildir)), day=None)
@@ -376,9 +254,9 @@ FAULTS = [
 def test_each_smtp_fault_ends_in_its_ledger_state(
     ctx: Context, step: Any, fault: Any, expected: DeliveryStatus
 ) -> None:
-    _load_papers(ctx)
-    victim = _subscribe(ctx, "ada@example.org", "language models")
-    other = _subscribe(ctx, "grace@example.org", "language models")
+    load_papers(ctx)
+    victim = subscribe(ctx, "ada@example.org", "language models")
+    other = subscribe(ctx, "grace@example.org", "language models")
     with SmtpSink(stall_seconds=1.5) as sink:
         sink.fail(step, fault)
         report = _drain(ctx, SmtpTransport(sink.host, sink.port, security="plain", timeout=0.5), OPTIONS)
@@ -398,8 +276,8 @@ OPTIONS = DeliverySettings(concurrency=1, max_attempts=3, retry_backoff_minutes=
 
 
 def test_temporary_failures_back_off_and_give_up_after_the_attempt_limit(ctx: Context) -> None:
-    _load_papers(ctx)
-    subscriber = _subscribe(ctx, "busy@example.org", "language models")
+    load_papers(ctx)
+    subscriber = subscribe(ctx, "busy@example.org", "language models")
     waits = []
     with SmtpSink() as sink:
         sink.fail("RCPT", 451, times=3)
@@ -419,8 +297,8 @@ def test_temporary_failures_back_off_and_give_up_after_the_attempt_limit(ctx: Co
 
 
 def test_permanent_failures_mark_the_subscriber_bouncing_only_at_the_bounce_limit(ctx: Context) -> None:
-    _load_papers(ctx)
-    subscriber = _subscribe(ctx, "flaky@example.org", "language models")
+    load_papers(ctx)
+    subscriber = subscribe(ctx, "flaky@example.org", "language models")
     options = DeliverySettings(concurrency=1, bounce_limit=2)
     statuses = []
     with SmtpSink() as sink:
@@ -443,8 +321,8 @@ def test_permanent_failures_mark_the_subscriber_bouncing_only_at_the_bounce_limi
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_error_brake_pauses_the_run_and_says_why_leaving_the_rest_for_later(ctx: Context) -> None:
-    _load_papers(ctx)
-    ids = [_subscribe(ctx, f"r{i}@example.org", "language models") for i in range(30)]
+    load_papers(ctx)
+    ids = [subscribe(ctx, f"r{i}@example.org", "language models") for i in range(30)]
     options = DeliverySettings(concurrency=1, max_consecutive_errors=5)
     with SmtpSink() as sink:
         sink.fail("MAIL", 451, times=100)
@@ -460,9 +338,9 @@ def test_the_error_brake_pauses_the_run_and_says_why_leaving_the_rest_for_later(
 
 
 def test_two_workers_draining_at_once_send_each_digest_once(ctx: Context) -> None:
-    _load_papers(ctx)
+    load_papers(ctx)
     for i in range(40):
-        _subscribe(ctx, f"s{i}@example.org", "language models; agents")
+        subscribe(ctx, f"s{i}@example.org", "language models; agents")
     options = DeliverySettings(concurrency=2, batch_size=7)
 
     async def both(sink: SmtpSink) -> list[SendReport]:
@@ -482,14 +360,14 @@ def test_two_workers_draining_at_once_send_each_digest_once(ctx: Context) -> Non
     recipients = sorted(r.recipients[0] for r in sink.received)
     assert recipients == sorted(f"s{i}@example.org" for i in range(40))
     assert sum(r.counts.get("sent", 0) for r in reports) == 40
-    assert set(_ledger(ctx).values()) == {DeliveryStatus.SENT}
+    assert set(ledger_states(ctx).values()) == {DeliveryStatus.SENT}
 
 
 def test_rows_of_readers_who_left_after_the_enqueue_are_skipped_when_claimed_and_never_sent(
     ctx: Context,
 ) -> None:
-    _load_papers(ctx)
-    ids = {_subscribe(ctx, f"{name}@example.org", "language models"): name for name in ("ada", "bob", "cy")}
+    load_papers(ctx)
+    ids = {subscribe(ctx, f"{name}@example.org", "language models"): name for name in ("ada", "bob", "cy")}
     with transaction(ctx.sessions) as session:
         enqueue(session, [(i, TODAY) for i in ids], NOW)
         for subscriber in session.scalars(select(Subscriber).where(Subscriber.email != "ada@example.org")):

@@ -9,7 +9,7 @@ from digest.rank import Profile, RankSettings, parse_interests, rank, trending
 from digest.records import Candidate, Ranked
 
 NOW = datetime(2026, 6, 15, 6, tzinfo=UTC)
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FILLER = [
     "We study convex optimisation of sparse regression problems.",
     "A survey of quantum error correction codes for superconducting qubits.",

@@ -12,7 +12,7 @@ import pytest
 from digest.errors import SourceError
 from digest.sources.kinds import KINDS, parse
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def test_the_takara_mirror_of_hugging_face_is_keyed_by_the_arxiv_id_in_its_links() -> None:

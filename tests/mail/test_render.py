@@ -16,7 +16,7 @@ from digest.mail.render import Renderer, safe_url, shorten_authors, summarise
 from digest.records import DigestItem, DigestView
 from digest.resources import resource_path
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DAY = date(2026, 6, 16)
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from loopback_http import LoopbackServer, Reply
-from test_sources_feed import billion_laughs
+from test_feed import billion_laughs
 
 from digest.sources.fetch import make_client
 from digest.sources.gather import SourceOutcome, SourceRequest, fetch_many
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 AGENT = "digest-tests/0.1 (mailto:tests@example.org)"
 
 SCRIPTED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Lab blog</title>

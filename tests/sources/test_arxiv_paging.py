@@ -16,7 +16,7 @@ from digest.sources.arxiv_paging import Pacer, lookup, search
 from digest.sources.fetch import make_client
 from digest.sources.parsed import ParseResult
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 AGENT = "digest-tests/0.1 (mailto:tests@example.org)"
 
 

@@ -11,7 +11,7 @@ from digest.errors import SourceError
 from digest.sources.kinds import parse
 from digest.sources.urls import default_url
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 COMPACT = FIXTURES / "hf-daily-papers_2026-06_30papers.json"
 PRETTY = FIXTURES / "hf-daily-papers_2026-07-31_5papers_pretty.json"
 

@@ -29,9 +29,9 @@ from typing import ClassVar
 
 import pytest
 from conftest import NOW, make_settings
+from seed import TODAY, ledger_states, load_papers, subscribe
 from smtp_sink import SmtpSink
 from sqlalchemy import select
-from test_pipeline import TODAY, _ledger, _load_papers, _subscribe
 
 from digest.config import DeliverySettings
 from digest.context import Context
@@ -110,9 +110,9 @@ def _papers_in(message: bytes) -> set[str]:
 def test_a_run_of_several_batches_is_built_by_the_helper_and_sends_each_digest_once(
     ctx: Context, counting: list[int]
 ) -> None:
-    _load_papers(ctx)
+    load_papers(ctx)
     for i in range(23):
-        _subscribe(ctx, f"s{i}@example.org", "language models; agents")
+        subscribe(ctx, f"s{i}@example.org", "language models; agents")
     with SmtpSink() as sink:
         report = _drain(ctx, sink, DeliverySettings(concurrency=2, batch_size=8))
     # Every batch went through the helper process, started before the enqueue, so batches start small.
@@ -123,16 +123,15 @@ def test_a_run_of_several_batches_is_built_by_the_helper_and_sends_each_digest_o
     copies = Counter(r.recipients[0] for r in sink.received)
     assert copies == Counter({f"s{i}@example.org": 1 for i in range(23)})
     assert all(_papers_in(r.data) for r in sink.received)  # real digests, with papers
-    assert set(_ledger(ctx).values()) == {DeliveryStatus.SENT}
+    assert set(ledger_states(ctx).values()) == {DeliveryStatus.SENT}
 
 
 def test_a_sender_that_keeps_no_outcomes_gets_paper_ids_only_and_records_what_each_message_holds(
     ctx: Context, counting: list[int]
 ) -> None:
-    _load_papers(ctx)
+    load_papers(ctx)
     ids = {
-        _subscribe(ctx, f"s{i}@example.org", "language models; agents"): f"s{i}@example.org"
-        for i in range(12)
+        subscribe(ctx, f"s{i}@example.org", "language models; agents"): f"s{i}@example.org" for i in range(12)
     }
     with SmtpSink() as sink:
         report = _drain(ctx, sink, DeliverySettings(concurrency=2, batch_size=4), keep=False)
@@ -146,8 +145,8 @@ def test_a_sender_that_keeps_no_outcomes_gets_paper_ids_only_and_records_what_ea
 
 def _one_claimed(ctx: Context) -> list[Claimed]:
     """The papers, one subscriber and their ledger row for today, claimed."""
-    _load_papers(ctx)
-    subscriber = _subscribe(ctx, "s@example.org", "language models")
+    load_papers(ctx)
+    subscriber = subscribe(ctx, "s@example.org", "language models")
     with transaction(ctx.sessions) as session:
         enqueue(session, [(subscriber, TODAY)], NOW)
         return [Claimed(session.scalars(select(Delivery.id)).one(), subscriber, TODAY, 0)]
@@ -186,8 +185,8 @@ def test_the_helper_works_ahead_at_a_lower_priority_once_its_first_batch_is_buil
 def test_a_subscriber_due_twice_in_consecutive_batches_is_never_sent_a_paper_twice(
     ctx: Context, counting: list[int]
 ) -> None:
-    _load_papers(ctx)
-    ids = [_subscribe(ctx, f"s{i}@example.org", "language models; agents; reasoning") for i in range(9)]
+    load_papers(ctx)
+    ids = [subscribe(ctx, f"s{i}@example.org", "language models; agents; reasoning") for i in range(9)]
     yesterday = TODAY - timedelta(days=1)
     # Batch 1 holds s0's missed date; batch 2, claimed while batch 1 is sent, would hold s0's date today.
     rows: list[tuple[int, date]] = [(i, yesterday) for i in ids[:5]] + [(ids[0], TODAY)]
@@ -228,17 +227,17 @@ def test_an_in_memory_database_or_the_setting_keeps_preparation_in_process(tmp_p
 
 
 def test_a_single_batch_never_starts_the_helper(ctx: Context, counting: list[int]) -> None:
-    _load_papers(ctx)
+    load_papers(ctx)
     for i in range(3):
-        _subscribe(ctx, f"s{i}@example.org", "language models")
+        subscribe(ctx, f"s{i}@example.org", "language models")
     with SmtpSink() as sink:
         report = _drain(ctx, sink, DeliverySettings(concurrency=2, batch_size=5))
     assert counting == [] and report.counts == {"sent": 3}
 
 
 def test_warming_fills_the_cache_that_the_first_batch_then_uses(ctx: Context) -> None:
-    _load_papers(ctx)
-    ids = [_subscribe(ctx, f"s{i}@example.org", "language models") for i in range(3)]
+    load_papers(ctx)
+    ids = [subscribe(ctx, f"s{i}@example.org", "language models") for i in range(3)]
     with transaction(ctx.sessions) as session:
         enqueue(session, [(i, TODAY) for i in ids], NOW)
     cache = RunCache(MessageTemplate(Sender.from_settings(ctx.settings)))
@@ -330,9 +329,9 @@ def test_an_in_memory_database_sends_every_batch_in_one_process_and_thread(
     # In-memory SQLite is one connection in one thread: no helper process, no ledger thread.
     ctx = Context.open(make_settings("sqlite://", tmp_path))
     upgrade(ctx.engine)
-    _load_papers(ctx)
+    load_papers(ctx)
     for i in range(12):
-        _subscribe(ctx, f"s{i}@example.org", "language models; agents")
+        subscribe(ctx, f"s{i}@example.org", "language models; agents")
     with SmtpSink() as sink:
         report = _drain(ctx, sink, DeliverySettings(concurrency=2, batch_size=5))
     assert counting == [] and report.counts == {"sent": 12} and len(sink.received) == 12
