@@ -1,5 +1,5 @@
 """The ledger's cost per window of 16 digests, as a sender pays it: one transaction that records the window
-before (outcomes and sent papers) and marks the next one `sending` (`digest.worker._Engine._mark_sending`).
+before (outcomes and sent papers) and marks the next one `sending` (`digest.delivery.worker._Engine`).
 
     python bench/ledger_window.py [--rows 16000] [--database URL]
 

@@ -13,6 +13,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "digest"
 SEND_ENGINE = ("digest.delivery.worker", "digest.delivery.batch", "digest.delivery.batch_ahead")
+# Each package or top-level module, by layer: a unit imports only from units of lower layers (README).
+LAYERS = (
+    ("errors",),
+    ("config", "records", "logs", "metrics", "tokens", "resources"),
+    ("schedule", "sources", "rank"),
+    ("store",),
+    ("mail", "embedding"),
+    ("context",),
+    ("delivery", "subscribers", "ingest"),
+    ("web", "service"),
+    ("cli",),
+    ("__main__",),
+)
 
 
 def module_names() -> dict[str, Path]:
@@ -126,6 +139,33 @@ def test_the_send_engine_check_sees_the_engine_when_it_is_loaded(engine: str) ->
     code = f"import sys, {engine}\nprint({engine!r} in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "True"
+
+
+def unit(module: str) -> str:
+    """The package (or top-level module) a module belongs to: `digest.rank.index` -> `rank`."""
+    return module.split(".")[1] if "." in module else module
+
+
+def layering_breaks(graph: dict[str, set[str]]) -> list[str]:
+    layer = {name: level for level, names in enumerate(LAYERS) for name in names}
+    return sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        for target in targets
+        if module != "digest" and unit(module) != unit(target) and layer[unit(module)] <= layer[unit(target)]
+    )
+
+
+def test_each_package_imports_only_from_the_layers_below_it() -> None:
+    graph = import_graph()
+    assert {unit(m) for m in graph if m != "digest"} == {name for names in LAYERS for name in names}
+    assert layering_breaks(graph) == []
+
+
+def test_the_layering_check_finds_an_import_upwards() -> None:
+    graph = import_graph()
+    graph["digest.store.papers"] = {*graph["digest.store.papers"], "digest.mail.render"}
+    assert layering_breaks(graph) == ["digest.store.papers -> digest.mail.render"]
 
 
 def test_the_top_level_holds_only_the_shared_base() -> None:
