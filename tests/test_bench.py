@@ -66,6 +66,19 @@ def test_the_ledger_window_benchmark_runs_every_window() -> None:
     assert done.stdout.startswith("3 windows of 16 on sqlite, a window: client CPU ")
 
 
+def test_the_message_bytes_check_gives_the_same_hash_twice_and_writes_each_message(tmp_path: Path) -> None:
+    def run(out: Path) -> str:
+        command = [sys.executable, str(BENCH / "message_bytes.py"), "--subscribers", "12", "--papers", "60"]
+        done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.strip()
+
+    first, second = run(tmp_path / "a"), run(tmp_path / "b")
+    assert first == second and first.startswith("12 ")
+    messages = (tmp_path / "a").read_bytes().split(b"\n=====\n")
+    assert len(messages) == 12 and all(b"List-Unsubscribe-Post" in m for m in messages)
+
+
 def _sink() -> Any:
     spec = importlib.util.spec_from_file_location("bench_sink", BENCH / "sink.py")
     assert spec is not None and spec.loader is not None
