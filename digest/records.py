@@ -86,7 +86,6 @@ class Candidate:
     github_stars: int | None = None
 
 
-@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Vectors:
     """Stored embeddings: paper id -> vector, topic text (as written) -> vector; unit length float32."""
@@ -95,6 +94,7 @@ class Vectors:
     topics: Mapping[str, NDArray[np.float32]]
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Ranked:
     """A candidate's place in one subscriber's digest, with the reasons for it."""
