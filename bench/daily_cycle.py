@@ -7,8 +7,8 @@ Builds a fresh database (a temporary SQLite file, or a new schema in the Postgre
 due now (bench/population.py), starts bench/sink.py, then:
 1. the floor: a bare aiosmtplib loop sending the same bytes, real digests built before it starts (40 in turn),
    over the same number of connections (W processes x C connections) to the same sink;
-2. the production path: W processes each running `digest.delivery.worker.run_worker` (what `digest worker` runs):
-   due digests -> ledger -> claim -> rank -> render -> MIME -> SMTP, with a pool of C connections.
+2. the production path: W processes each running `digest.delivery.worker.run_worker` (what `digest worker`
+   runs): due digests -> ledger -> claim -> rank -> render -> MIME -> SMTP, with a pool of C connections.
 Prints seconds per stage (summed over workers), messages per second, the floor and the ratio, the peak RSS of
 every process, and checks that the sink got exactly N valid digests, one per subscriber.
 """
