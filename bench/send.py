@@ -4,10 +4,10 @@
 
 The sink (bench/sink.py) runs in another process. The full path is `digest.delivery.worker.run_worker`
 (ledger -> claim -> rank -> render -> MIME -> SMTP) for N subscribers due now, over C connections. Two
-floors, each a bare aiosmtplib loop sending the same bytes (real digests, built before it starts): over one reused
-connection (issue 5's floor: `ratio`), and over the same C connections as the full path (the stricter one
-that bench/daily_cycle.py reports: `ratio_same_connections`). This is bench/daily_cycle.py with one worker,
-reporting the send rates; see that file for the details.
+floors, each a bare aiosmtplib loop sending the same bytes (real digests, built before it starts): over one
+reused connection (issue 5's floor: `ratio`), and over the same C connections as the full path (the stricter
+one that bench/daily_cycle.py reports: `ratio_same_connections`). This is bench/daily_cycle.py with one
+worker, reporting the send rates; see that file for the details.
 """
 
 from __future__ import annotations
