@@ -21,10 +21,11 @@ from digest.cli.demo import run_demo
 from digest.cli.report import print_json, print_outcomes, print_source_rows, print_sources, print_status
 from digest.cli.runs import recorded_run
 from digest.context import Context
-from digest.delivery.send import preview, send_due
+from digest.delivery.send import Preview, preview, send_due
 from digest.errors import DigestError
 from digest.ingest import ingest_file, ingest_sources, select_sources
 from digest.mail.transports import make_transport
+from digest.records import Ranked
 from digest.store.db import upgrade
 from digest.subscribers.addresses import normalise_address
 
@@ -112,22 +113,35 @@ def preview_command(
     else:
         click.echo(f"Subject: {shown.rendered.subject}")
         for pick in shown.picks.ranked:
-            click.echo(f"  {pick.score:7.3f}  paper {pick.paper_id}: {pick.explanation}")
+            paper = shown.papers.get(pick.paper_id)
+            click.echo(f"  {pick.score:7.3f}  {paper.title if paper else f'paper {pick.paper_id}'}")
+            click.echo(f"           {pick.explanation}")
 
 
-def _preview_json(shown: Any) -> dict[str, Any]:
+def _preview_json(shown: Preview) -> dict[str, Any]:
+    def paper(pick: Ranked) -> dict[str, Any]:
+        known = shown.papers.get(pick.paper_id)
+        return {
+            "paper_id": pick.paper_id,
+            "title": known.title if known else None,
+            "url": known.url if known else None,
+            "arxiv_id": known.arxiv_id if known else None,
+            "authors": list(known.authors) if known else [],
+            "score": pick.score,
+            "parts": pick.parts,
+            "topic": pick.topic,
+            "matched": list(pick.matched),
+            "explanation": pick.explanation,
+        }
+
     return {
         "email": shown.email,
         "date": shown.digest_date.isoformat(),
         "subject": shown.rendered.subject,
         "trending_only": shown.picks.trending_only,
         "new": shown.picks.new_count,
-        "papers": [
-            {"paper_id": p.paper_id, "score": p.score, "parts": p.parts, "topic": p.topic,
-             "matched": list(p.matched), "explanation": p.explanation}
-            for p in shown.picks.ranked
-        ],
-    }  # fmt: skip
+        "papers": [paper(pick) for pick in shown.picks.ranked],
+    }
 
 
 @main.command()

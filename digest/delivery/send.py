@@ -21,6 +21,7 @@ from digest.mail.transports import Transport
 from digest.records import RenderedEmail
 from digest.schedule.times import local_today
 from digest.store.db import transaction
+from digest.store.papers import papers_by_id
 from digest.store.schedule import due_digests
 from digest.store.subscribers import get_subscriber
 
@@ -57,11 +58,22 @@ def _dry_run(ctx: Context, now: datetime, digest_date: date | None) -> SendRepor
 
 
 @dataclass(frozen=True, slots=True)
+class PreviewPaper:
+    """What a preview says of each pick besides its scores: which paper it is."""
+
+    title: str
+    url: str
+    arxiv_id: str | None
+    authors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Preview:
     email: str
     digest_date: date
     picks: DigestPicks
     rendered: RenderedEmail
+    papers: dict[int, PreviewPaper]
 
 
 def preview(ctx: Context, email: str, now: datetime, digest_date: date | None = None) -> Preview:
@@ -75,4 +87,9 @@ def preview(ctx: Context, email: str, now: datetime, digest_date: date | None = 
                 f"the interests of {email} do not parse; set them again with `digest interests`"
             )
         rendered, _ = render_digest(ctx, session, subscriber, day, picks[subscriber.id])
-    return Preview(email, day, picks[subscriber.id], rendered)
+        rows = papers_by_id(session, [pick.paper_id for pick in picks[subscriber.id].ranked])
+        papers = {
+            pid: PreviewPaper(row.title, row.url, row.arxiv_id, tuple(row.authors))
+            for pid, row in rows.items()
+        }
+    return Preview(email, day, picks[subscriber.id], rendered, papers)

@@ -7,6 +7,12 @@
 Topics are separated by new lines or `;`. Within a topic: words, "phrases", `-word` / `-"phrase"`
 exclusions, `cat:` arXiv categories (`cat:cs` means every cs.* category) and `author:` names. Quotes may be
 straight or typographic. The parser only checks the syntax and the bounds; what a match means is rank's job.
+
+People paste titles and abstracts, so everything that is not clearly one of these is text: a quote opens a
+phrase only at the start of a term and only when its closing quote ends a term (`"Not not bad"is not"bad"`
+is four words), a colon after anything but `cat` or `author` is part of a word (`BERT:`), and a term with
+no letter or digit (`-`, `&`, `--`) is punctuation, skipped. What is refused is what cannot be meant:
+`cat:` with no category or one arXiv does not have, `author:` with no name, a topic of only exclusions.
 """
 
 from __future__ import annotations
@@ -18,20 +24,25 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from digest.errors import InterestError
+from digest.rank.categories import closest_category, known_category
 from digest.rank.terms import is_stopword_only
 
 MAX_TOPICS = 20
-MAX_TOPIC_CHARS = 300
-MAX_CHARS = MAX_TOPICS * (MAX_TOPIC_CHARS + 1)
+MAX_TOPIC_CHARS = 2000  # a pasted abstract
+MAX_CHARS = 10_000
 
 _QUOTES = {'"': '"', "\u201c": "\u201d", "\u201d": "\u201d", "\u201e": "\u201d"}
 _PREFIX = re.compile(r"([A-Za-z][A-Za-z_]*):")
 _CATEGORY = re.compile(r"[A-Za-z][A-Za-z-]*(\.[A-Za-z][A-Za-z-]*)?")
 _PREFIXES = ("cat", "author")
+_EXAMPLES = {"cat": "cat:cs.CL", "author": 'author:"Yann LeCun"'}
 # `\s` is exactly what str.isspace() calls whitespace (tests/test_interests.py checks).
 _SPECIAL = re.compile('[\n;"\u201c\u201d\u201e]')  # where a topic or a quote may start or end
-_WORD_PART = re.compile('[^\\s"\u201c\u201d\u201e]*')  # a word up to whitespace or a quote
+_WORD_PART = re.compile(r"\S*")  # a word: up to whitespace, quotes and colons included
 _SPACE = re.compile(r"\s*")
+_QUOTE_CHARS = re.compile('["\u201c\u201d\u201e]')
+_TERM_START = frozenset("-:;")  # besides whitespace, what may stand right before an opening quote
+_TERM_END = frozenset(",.;:!?)]")  # besides whitespace, what may stand right after a closing quote
 # Cached: the same words recur in many subscribers' topics.
 _stopword_only = functools.lru_cache(maxsize=65_536)(is_stopword_only)
 
@@ -71,23 +82,35 @@ def parse_interests(text: str) -> Interests:
     return Interests(tuple(topics))
 
 
+def _phrase_end(text: str, start: int) -> int | None:
+    """Where the phrase opened by the quote at `start` closes, or None when that quote opens no phrase: it
+    must start a term, and its closing quote (the first one, on the same line) must end one."""
+    if start > 0 and not (text[start - 1].isspace() or text[start - 1] in _TERM_START):
+        return None
+    line_end = text.find("\n", start)
+    end = text.find(_QUOTES[text[start]], start + 1, len(text) if line_end < 0 else line_end)
+    if end < 0 or not (end + 1 == len(text) or text[end + 1].isspace() or text[end + 1] in _TERM_END):
+        return None
+    return end
+
+
 def _segments(text: str) -> list[tuple[int, str]]:
-    """Split into trimmed, non-empty topics with their offsets: at new lines, and at `;` outside quotes."""
+    """Split into trimmed, non-empty topics with their offsets: at new lines, and at `;` outside phrases."""
     found: list[tuple[int, str]] = []
-    start, closing = 0, ""
+    padded = text + "\n"
+    start = pos = 0
     # Only quotes, new lines and `;` change anything: the characters in between are skipped by the regex.
-    for special in _SPECIAL.finditer(text + "\n"):
+    while (special := _SPECIAL.search(padded, pos)) is not None:
         i, ch = special.start(), special.group()
-        if closing and ch == closing:
-            closing = ""
-        elif not closing and ch in _QUOTES:
-            closing = _QUOTES[ch]
-        elif ch == "\n" or (ch == ";" and not closing):
-            raw = text[start:i]
-            stripped = raw.strip()
-            if stripped:
-                found.append((start + len(raw) - len(raw.lstrip()), stripped))
-            start, closing = i + 1, ""
+        if ch in _QUOTES:
+            end = _phrase_end(text, i)
+            pos = i + 1 if end is None else end + 1
+            continue
+        raw = text[start:i]
+        stripped = raw.strip()
+        if stripped:
+            found.append((start + len(raw) - len(raw.lstrip()), stripped))
+        start = pos = i + 1
     return found
 
 
@@ -125,6 +148,8 @@ class _TopicParser:
             self._fail(f"{len(self.text)} characters long; at most {MAX_TOPIC_CHARS} are allowed")
         while self._skip_space():
             self._term()
+        if not self.terms:
+            self._fail('no words to match; write a word, "phrase", cat: or author:')
         got = {key: tuple(dict.fromkeys(values)) for key, values in self.terms.items()}
         topic = Topic(self.text, **got)
         if not (topic.words or topic.phrases or topic.categories or topic.authors):
@@ -135,58 +160,63 @@ class _TopicParser:
         return topic
 
     def _term(self) -> None:
-        negated = self.text[self.pos] == "-"
-        if negated:
-            self.pos += 1
-            if self.pos == len(self.text) or self.text[self.pos].isspace():
-                self._fail("'-' must be followed by a word or \"phrase\" to exclude", self.pos - 1)
-        prefix = _PREFIX.match(self.text, self.pos)
-        if prefix and prefix.end() < len(self.text) and not self.text[prefix.end()].isspace():
+        text, start = self.text, self.pos
+        negated = text[start] == "-" and start + 1 < len(text) and not text[start + 1].isspace()
+        self.pos += negated
+        prefix = _PREFIX.match(text, self.pos)
+        if prefix and self._is_prefix(prefix):
             self._prefixed(prefix, negated)
-        elif self.text[self.pos] in _QUOTES:
-            self._add("exclude_phrases" if negated else "phrases", " ".join(self._quoted().lower().split()))
+        elif self.text[self.pos] in _QUOTES and (end := _phrase_end(self.text, self.pos)) is not None:
+            phrase = self._quoted(end)
+            if phrase:
+                self._add("exclude_phrases" if negated else "phrases", " ".join(phrase.lower().split()))
         else:
-            self._add("exclude_words" if negated else "words", self._word().lower())
+            # Quotes that open no phrase are ordinary characters, and split words as spaces would.
+            for word in _QUOTE_CHARS.split(self._word()):
+                if any(ch.isalnum() for ch in word):  # anything else is punctuation: "-", "&", "--"
+                    self._add("exclude_words" if negated else "words", word.lower())
+
+    def _is_prefix(self, prefix: re.Match[str]) -> bool:
+        """`cat:` and `author:`, in any case, followed by their value; written alone in lower case they
+        are an empty prefix (refused), while "CAT: Contrastive Adapter Training" is a pasted title."""
+        name = prefix.group(1)
+        if name.lower() not in _PREFIXES:
+            return False
+        followed = prefix.end() < len(self.text) and not self.text[prefix.end()].isspace()
+        return followed or name in _PREFIXES
 
     def _prefixed(self, prefix: re.Match[str], negated: bool) -> None:
         name = prefix.group(1).lower()
-        if name not in _PREFIXES:
-            self._fail(f'unknown prefix "{prefix.group(0)}"; use cat: or author:', self.pos)
         if negated:
             self._fail(f"exclusions apply to words and phrases, not {name}:", self.pos - 1)
         start = self.pos = prefix.end()
-        value = self._quoted() if self.text[self.pos] in _QUOTES else self._word()
-        value = " ".join(value.split())
+        quoted = start < len(self.text) and self.text[start] in _QUOTES
+        end = _phrase_end(self.text, start) if quoted else None
+        value = " ".join((self._quoted(end) if end is not None else self._word()).split())
+        if not any(ch.isalnum() for ch in value):
+            where = start - len(name) - 1
+            self._fail(f"{name}: needs a value right after it, such as {_EXAMPLES[name]}", where)
         if name == "author":
             self._add("authors", value)
-        elif _CATEGORY.fullmatch(value):
-            self._add("categories", value)
-        else:
-            self._fail(f'"{value}" is not an arXiv category such as cs.CL or math', start)
+            return
+        value = value.rstrip("".join(_TERM_END))  # "cat:cs.CL," in pasted text
+        category = known_category(value) if _CATEGORY.fullmatch(value) else None
+        if category is None:
+            near = closest_category(value)
+            hint = f"did you mean {near}?" if near else "such as cs.CL, math.AG or quant-ph"
+            self._fail(f'"{value}" is not an arXiv category; {hint}', start)
+        self._add("categories", value)
 
-    def _quoted(self) -> str:
-        start = self.pos
-        closing = _QUOTES[self.text[start]]
-        end = self.text.find(closing, start + 1)
-        if end < 0:
-            self._fail("unterminated quote", start)
+    def _quoted(self, end: int) -> str:
+        """The phrase between the quote at `pos` and its closing quote at `end` (blank: none)."""
+        inside = self.text[self.pos + 1 : end]
         self.pos = end + 1
-        if self.pos < len(self.text) and not self.text[self.pos].isspace():
-            self._fail("expected a space after the closing quote", self.pos)
-        inside = self.text[start + 1 : end]
-        if not inside.strip():
-            self._fail("empty quotes", start)
-        return inside
+        return inside if inside.strip() else ""
 
     def _word(self) -> str:
         start = self.pos
         self.pos = _WORD_PART.match(self.text, start).end()  # type: ignore[union-attr]  # matches ""
-        if self.pos < len(self.text) and self.text[self.pos] in _QUOTES:
-            self._fail("unexpected quote inside a word; put a space before it", self.pos)
-        word = self.text[start : self.pos]
-        if not any(ch.isalnum() for ch in word):
-            self._fail(f'"{word}" has no letters or digits to match', start)
-        return word
+        return self.text[start : self.pos]
 
     def _skip_space(self) -> bool:
         self.pos = _SPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]  # matches ""

@@ -85,31 +85,78 @@ def category_query_key(category: str) -> str:
 def author_keys(name: str) -> tuple[str, ...]:
     """Keys a paper's author answers to: surname alone, and first initial with surname.
 
-    Sources spell the same person "Yann LeCun", "Y. LeCun" or "LeCun, Yann"; the initial-plus-surname
-    key lets all three meet while keeping two LeCuns with different initials apart.
+    Sources spell the same person "Yann LeCun", "Y. LeCun", "LeCun, Yann" or "Yann Le Cun"; accents fold
+    ("José" is "Jose"), hyphens separate ("J.-P. Serre" is "Jean-Pierre Serre"), particles join the surname
+    ("van der Waals" is one surname, and "Le Cun" is "LeCun"), and a German umlaut also answers to its
+    spelled-out form ("Schölkopf" to "Schoelkopf"). The initial-plus-surname key lets all of these meet
+    while keeping two LeCuns with different initials apart.
     """
-    parts = _name_parts(name)
-    if not parts:
+    given, surname = _name_parts(name)
+    if not surname:
         return ()
-    surname = parts[-1]
-    if len(parts) == 1:
-        return ("au:" + surname,)
-    return ("au:" + surname, f"au:{parts[0][0]} {surname}")
+    keys = [key for key in (surname[-1], "".join(surname), _spelled_out(name, "".join(surname))) if key]
+    if given:
+        keys += [f"{given[0][0]} {key}" for key in list(keys)]
+    return tuple(dict.fromkeys("au:" + key for key in keys))
 
 
 def author_query_key(name: str) -> str:
     """The key an `author:` term looks for: the surname alone when only one name is given."""
-    parts = _name_parts(name)
-    if len(parts) <= 1:
-        return "au:" + "".join(parts)
-    return f"au:{parts[0][0]} {parts[-1]}"
+    given, surname = _name_parts(name)
+    joined = "".join(surname)
+    return f"au:{given[0][0]} {joined}" if given else "au:" + joined
 
 
-def _name_parts(name: str) -> list[str]:
+# Lower-case words that belong to the surname that follows them.
+_PARTICLES = frozenset(
+    [
+        "van",
+        "von",
+        "der",
+        "den",
+        "de",
+        "del",
+        "della",
+        "di",
+        "da",
+        "du",
+        "le",
+        "la",
+        "dos",
+        "das",
+        "ter",
+        "ten",
+        "al",
+        "el",
+        "bin",
+        "ibn",
+    ]
+)
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
+
+
+def _name_parts(name: str) -> tuple[list[str], list[str]]:
+    """(given names, surname tokens) of a name as sources and readers write it."""
     if "," in name:  # "LeCun, Yann" -> "Yann LeCun"
         surname, _, given = name.partition(",")
         name = f"{given} {surname}"
-    return tokens(name)
+    words = [tokens(word) for word in name.split()]
+    words = [word for word in words if word]
+    if not words:
+        return [], []
+    start = len(words) - 1  # the last word, hyphens and all ("Garcia-Molina"), is the surname
+    while start > 0 and len(words[start - 1]) == 1 and words[start - 1][0] in _PARTICLES:
+        start -= 1
+    return [t for word in words[:start] for t in word], [t for word in words[start:] for t in word]
+
+
+def _spelled_out(name: str, surname: str) -> str:
+    """The surname with umlauts spelled out, when the name has any ("" otherwise)."""
+    if not any(ch in name for ch in "äöüÄÖÜß"):
+        return ""
+    _, parts = _name_parts(name.translate(_UMLAUTS))
+    spelled = "".join(parts)
+    return spelled if spelled != surname else ""
 
 
 def match_spans(text: str, terms: tuple[str, ...] | list[str]) -> list[tuple[int, int]]:

@@ -141,7 +141,7 @@ def test_the_subscriber_commands_round_trip(config: Path, tmp_path: Path) -> Non
     ("args", "status", "message"),
     [
         (["subscribe", "not-an-address", "--interests", "x"], 1, "is not a valid email address"),
-        (["subscribe", "a@example.org", "--interests", '"open'], 1, "quote"),
+        (["subscribe", "a@example.org", "--interests", "cat:cs.XX"], 1, "not an arXiv category"),
         (
             ["subscribe", "a@example.org", "--interests", "x", "--timezone", "Nowhere/City"],
             2,
@@ -188,6 +188,31 @@ def test_ingest_preview_send_and_status_speak_json(config: Path, tmp_path: Path)
     status = json.loads(digest(tmp_path, "status", "--json", config=config).stdout)
     assert status["papers"] == 30 and status["deliveries"] == {"sent": 1}
     assert [run["kind"] for run in status["runs"]][:3] == ["send", "send", "ingest"]
+
+
+def test_a_preview_says_which_papers_it_picked(config: Path, tmp_path: Path) -> None:
+    digest(tmp_path, "ingest", "--file", str(HF), "--kind", "hf_daily", config=config)
+    digest(
+        tmp_path,
+        "subscribe",
+        "ada@example.org",
+        "--interests",
+        "language models",
+        "--confirmed",
+        config=config,
+    )
+    shown = json.loads(digest(tmp_path, "preview", "ada@example.org", "--json", config=config).stdout)
+    recorded = {item["paper"]["id"]: item for item in json.loads(HF.read_text())}
+    assert shown["papers"]
+    for pick in shown["papers"]:
+        assert pick["arxiv_id"] in recorded, pick
+        paper = recorded[pick["arxiv_id"]]["paper"]
+        assert pick["title"] == " ".join(paper["title"].split())
+        assert pick["url"] == f"https://arxiv.org/abs/{pick['arxiv_id']}"
+        assert pick["authors"] == [a["name"] for a in paper["authors"]]
+    text = digest(tmp_path, "preview", "ada@example.org", config=config).stdout
+    assert shown["papers"][0]["title"] in text
+    assert "paper " + str(shown["papers"][0]["paper_id"]) + ":" not in text
 
 
 def test_a_failing_source_is_recorded_and_shown(config: Path, tmp_path: Path) -> None:

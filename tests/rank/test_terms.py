@@ -1,3 +1,4 @@
+import pytest
 import Stemmer
 from conftest import FIXTURES
 from snowballstemmer.english_stemmer import EnglishStemmer
@@ -58,3 +59,32 @@ def test_author_spellings_meet_on_initial_and_surname() -> None:
 def test_a_category_answers_to_its_archive_too() -> None:
     assert category_keys("cs.CL") == ("cat:cs.cl", "cat:cs")
     assert category_keys("math") == ("cat:math",)
+
+
+@pytest.mark.parametrize(
+    ("written", "spelled"),
+    [
+        ("Yann LeCun", "Y. LeCun"),
+        ("Yann LeCun", "LeCun, Yann"),
+        ("Yann LeCun", "Yann Le Cun"),
+        ("Yann Le Cun", "Yann LeCun"),
+        ("José García", "Jose Garcia"),
+        ("Jose Garcia", "José García"),
+        ("Jean-Pierre Serre", "J.-P. Serre"),
+        ("J. P. Serre", "Jean-Pierre Serre"),
+        ("van der Waals", "J. D. van der Waals"),
+        ("Bernhard Schoelkopf", "Bernhard Schölkopf"),
+        ("Garcia-Molina", "Hector Garcia-Molina"),
+        ("H. Garcia-Molina", "Hector Garcia-Molina"),
+        ("LeCun", "Yann LeCun"),
+    ],
+)
+def test_an_author_matches_the_usual_spellings_of_their_name(written: str, spelled: str) -> None:
+    assert author_query_key(written) in author_keys(spelled)
+
+
+@pytest.mark.parametrize(
+    ("written", "other"), [("Yann LeCun", "Xavier LeCun"), ("Hector Garcia-Molina", "H. Garcia")]
+)
+def test_an_author_does_not_match_another_person(written: str, other: str) -> None:
+    assert author_query_key(written) not in author_keys(other)
