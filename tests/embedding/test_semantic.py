@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import NOW
+from conftest import FIXTURES, NOW
 
 from digest.context import Context
 from digest.embedding import model as semantic
@@ -212,7 +212,7 @@ def test_the_pipeline_ranks_by_meaning_with_vectors_stored_at_ingest(ctx: Contex
 def _recorded_texts(count: int) -> list[str]:
     from digest import sources
 
-    feed = Path(__file__).parent / "fixtures" / "arxiv-rss_all-archives_2024-11-28.xml"
+    feed = FIXTURES / "arxiv-rss_all-archives_2024-11-28.xml"
     papers = sources.parse("arxiv_rss", feed.read_bytes()).papers[:count]
     return [semantic.paper_text(p.title, p.abstract) for p in papers]
 
