@@ -16,6 +16,8 @@ from digest.context import Context
 from digest.delivery.batch import pick_papers, render_digest
 from digest.delivery.report import Outcome
 from digest.delivery.worker import deliver_one
+from digest.embedding.model import effective_method
+from digest.embedding.vectors import store_shipped_vectors
 from digest.ingest import SourceReport, ingest_file, ingest_sources, select_sources
 from digest.mail.transports import MaildirTransport
 from digest.rank import parse_interests
@@ -55,11 +57,23 @@ def _load_papers(ctx: Context, now: datetime, echo: Echo, offline: bool) -> None
         reason = "; ".join(f"{r.name}: {r.error or r.note or 'nothing new'}" for r in reports) or "timed out"
         why = "--offline" if offline else f"the live sources were not usable ({_cut(reason)})"
         echo(f"sources: {why}; using the bundled snapshot")
-        folder = resource_path("snapshot")
-        reports = [ingest_file(ctx, folder / name, kind, now) for name, kind in SNAPSHOT]
+        reports = _load_snapshot(ctx, now)
     for report in reports:
         state = f"error: {report.error}" if report.error else f"{report.new} new, {report.updated} updated"
         echo(f"  {Path(report.name).name}: {state}")
+
+
+def _load_snapshot(ctx: Context, now: datetime) -> list[SourceReport]:
+    """The bundled snapshot, with the vectors shipped beside it: embedding its 1,500 papers would take
+    minutes on one core. Papers the file has no vector for are embedded when they are ranked."""
+    folder = resource_path("snapshot")
+    ranking = ctx.settings.ranking.model_copy(update={"method": "lexical"})  # store without embedding
+    unembedded = Context(ctx.settings.model_copy(update={"ranking": ranking}), ctx.engine, ctx.sessions)
+    reports = [ingest_file(unembedded, folder / name, kind, now) for name, kind in SNAPSHOT]
+    if effective_method(ctx.settings.ranking.method) == "hybrid":
+        with transaction(ctx.sessions) as session:
+            store_shipped_vectors(session, folder / "vectors.npz")
+    return reports
 
 
 def _live(ctx: Context, now: datetime) -> list[SourceReport]:

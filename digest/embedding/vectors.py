@@ -7,16 +7,18 @@ ranking, except for vectors missing at that point (see `vectors_for_ranking`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from digest.embedding.model import MODEL_NAME, effective_method, load, paper_text
+from digest.embedding.model import FILES_SHA256, MODEL_NAME, effective_method, load, paper_text
 from digest.records import Vectors
 from digest.store.embeddings import (
     load_vectors,
+    papers_by_key_without_vectors,
     papers_without_vectors,
     store_vectors,
     topics_without_vectors,
@@ -51,6 +53,20 @@ def embed_interests(
     if topics:
         store_vectors(session, topics, embedder.embed([topic.query for topic in topics]), embedder.name)
     return len(topics)
+
+
+def store_shipped_vectors(session: Session, path: Path) -> int:
+    """Store the vectors of a file written by bench/snapshot_vectors.py for the papers that lack one, when
+    they come from the installed model's very files; how many were stored (0 for another model)."""
+    with np.load(path) as shipped:
+        same = str(shipped["model"]) == MODEL_NAME and dict(shipped["files"].tolist()) == FILES_SHA256
+        if not same:
+            return 0
+        by_key = dict(zip(shipped["keys"].tolist(), shipped["vectors"], strict=True))
+    rows = papers_by_key_without_vectors(session, MODEL_NAME, by_key)
+    if rows:
+        store_vectors(session, rows, np.stack([by_key[row.key] for row in rows]), MODEL_NAME)
+    return len(rows)
 
 
 def embed_if_enabled(

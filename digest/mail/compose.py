@@ -88,7 +88,7 @@ def _item(paper: Paper, pick: Ranked, links: Links, cards: dict[int, DigestItem]
     paper_id = pick.paper_id
     card = cards.get(paper_id)
     if card is None:
-        card = cards[paper_id] = _card(paper)
+        card = cards[paper_id] = paper_card(paper)
     return DigestItem(
         card.title, card.url, card.authors, card.published, card.categories, card.summary,
         pick.explanation, pick.matched, card.pdf_url, card.code_url, card.hf_url, card.upvotes,
@@ -96,7 +96,7 @@ def _item(paper: Paper, pick: Ranked, links: Links, cards: dict[int, DigestItem]
     )  # fmt: skip
 
 
-def _card(paper: Paper) -> DigestItem:
+def paper_card(paper: Paper) -> DigestItem:
     """What every subscriber's digest shows of this paper, without their explanation and links."""
     hf_url = f"https://huggingface.co/papers/{paper.arxiv_id}" if "hf_daily" in paper.seen_in else None
     return DigestItem(

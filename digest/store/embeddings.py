@@ -45,6 +45,18 @@ def papers_without_vectors(
     return list(session.scalars(query.order_by(Paper.id)))
 
 
+def papers_by_key_without_vectors(session: Session, model: str, keys: Iterable[str]) -> list[Paper]:
+    """The papers with these keys that lack a vector from `model`."""
+    wanted = list(keys)
+    found: list[Paper] = []
+    for start in range(0, len(wanted), 500):  # bound the size of IN (...) lists
+        query = select(Paper).where(
+            Paper.key.in_(wanted[start : start + 500]), _stale(Paper.embedding, Paper.embedding_model, model)
+        )
+        found.extend(session.scalars(query))
+    return found
+
+
 def topics_without_vectors(
     session: Session, model: str, subscriber_ids: Iterable[int] | None = None
 ) -> list[Interest]:

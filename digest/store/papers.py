@@ -151,3 +151,29 @@ def papers_by_id(session: Session, ids: Iterable[int]) -> dict[int, Paper]:
 
 def count_papers(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Paper)) or 0
+
+
+def papers_first_seen(session: Session, start: datetime, end: datetime) -> list[Paper]:
+    """The papers first stored in [start, end), oldest first."""
+    query = select(Paper).where(Paper.first_seen_at >= start, Paper.first_seen_at < end)
+    return list(session.scalars(query.order_by(Paper.first_seen_at, Paper.id)))
+
+
+def first_seen_around(
+    session: Session, start: datetime, end: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """When the last paper before `start` and the first one from `end` on were first stored."""
+    before = session.scalar(select(func.max(Paper.first_seen_at)).where(Paper.first_seen_at < start))
+    after = session.scalar(select(func.min(Paper.first_seen_at)).where(Paper.first_seen_at >= end))
+    return before, after
+
+
+def newest_first_seen(session: Session) -> datetime | None:
+    return session.scalar(select(func.max(Paper.first_seen_at)))
+
+
+def papers_stamp(session: Session) -> tuple[datetime | None, int]:
+    """The last change to any paper and how many there are: a page built from papers is still current
+    while these are the same."""
+    changed, count = session.execute(select(func.max(Paper.updated_at), func.count(Paper.id))).one()
+    return changed, int(count)
