@@ -141,6 +141,7 @@ class DigestView:
     manage_url: str
     unsubscribe_url: str
     web_url: str | None = None
+    feed_url: str | None = None
     postal_address: str = ""
     trending_only: bool = False  # nothing matched: the items are what is trending
 

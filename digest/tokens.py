@@ -29,6 +29,7 @@ class Purpose(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     DIGEST = "digest"
     FEEDBACK = "feedback"
+    FEED = "feed"
 
 
 MAX_AGE: dict[Purpose, timedelta | None] = {
@@ -37,6 +38,7 @@ MAX_AGE: dict[Purpose, timedelta | None] = {
     Purpose.UNSUBSCRIBE: None,
     Purpose.DIGEST: timedelta(days=60),
     Purpose.FEEDBACK: timedelta(days=60),
+    Purpose.FEED: None,  # a feed reader keeps the URL for years; revoked with the others (token_version)
 }
 
 

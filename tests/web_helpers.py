@@ -18,7 +18,7 @@ from digest.context import Context
 from digest.store.db import transaction
 from digest.store.papers import upsert_papers
 
-LINK = re.compile(r"https?://[^\s\"<>]+/(confirm|manage|unsubscribe|digest|feedback)/[A-Za-z0-9_.\-]+")
+LINK = re.compile(r"https?://[^\s\"<>]+/(confirm|manage|unsubscribe|digest|feedback|feed)/[A-Za-z0-9_.\-]+")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

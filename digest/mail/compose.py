@@ -75,6 +75,7 @@ def digest_view(
         manage_url=links.url(Purpose.MANAGE),
         unsubscribe_url=links.unsubscribe,
         web_url=links.digest(digest_date),
+        feed_url=links.url(Purpose.FEED),
         postal_address=settings.mail.postal_address,
         trending_only=trending_only,
     )

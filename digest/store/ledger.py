@@ -253,6 +253,18 @@ def latest_sent(session: Session, subscriber_id: int) -> Delivery | None:
     )
 
 
+def recent_sent(session: Session, subscriber_id: int, limit: int) -> list[Delivery]:
+    """The subscriber's last `limit` digests that were sent, newest first."""
+    return list(
+        session.scalars(
+            select(Delivery)
+            .where(Delivery.subscriber_id == subscriber_id, Delivery.status == DeliveryStatus.SENT)
+            .order_by(Delivery.digest_date.desc())
+            .limit(limit)
+        )
+    )
+
+
 def status_counts(session: Session) -> dict[str, int]:
     rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
     return {str(status): int(count) for status, count in rows}

@@ -75,6 +75,7 @@ class Account:
     manage_url: str
     unsubscribe_url: str
     digest_url: str
+    feed_url: str  # a private Atom feed of the subscriber's picks
 
 
 def embed_topics(ctx: Context, session: Session, subscriber: Subscriber) -> None:
@@ -198,6 +199,7 @@ def _account(ctx: Context, session: Session, subscriber: Subscriber) -> Account:
         manage_url=links.url(Purpose.MANAGE),
         unsubscribe_url=links.unsubscribe,
         digest_url=links.url(Purpose.DIGEST),
+        feed_url=links.url(Purpose.FEED),
     )
 
 

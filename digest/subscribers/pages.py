@@ -44,7 +44,7 @@ def latest_digest_html(ctx: Context, token: str, now: datetime, day: date | None
             interests: Interests | None = parse_interests(interests_text(subscriber))
         except InterestError:
             interests = None
-        picks = _reasons(ctx, candidates_by_id(session, ids), ids, interests, now)
+        picks = explained_picks(ctx, candidates_by_id(session, ids), ids, interests, now)
         links = Links(ctx.settings, ctx.tokens, subscriber)
         view = digest_view(
             ctx.settings, links, subscriber, delivery.digest_date, picks, papers, new_count=len(ids)
@@ -52,7 +52,7 @@ def latest_digest_html(ctx: Context, token: str, now: datetime, day: date | None
         return ctx.renderer.digest(view).html
 
 
-def _reasons(
+def explained_picks(
     ctx: Context, candidates: list[Candidate], ids: list[int], interests: Interests | None, now: datetime
 ) -> list[Ranked]:
     """One Ranked per paper, in the digest's order: why it matches, else why it was trending."""

@@ -19,7 +19,7 @@ from digest.errors import ConfigError
 from digest.mail.transports import Transport, make_transport
 from digest.metrics import metrics_endpoint
 from digest.resources import resource_path
-from digest.web import routes_api, routes_links, routes_pages, routes_papers
+from digest.web import routes_api, routes_feed, routes_links, routes_pages, routes_papers
 from digest.web.csrf import Csrf
 from digest.web.errors import install_error_handlers
 from digest.web.ratelimit import RateLimiter, WebLimits
@@ -71,7 +71,7 @@ def create_app(
         env=page_environment(),
     )
     app.mount("/static", StaticFiles(directory=resource_path("templates") / "web" / "static"), name="static")
-    for module in (routes_pages, routes_papers, routes_links, routes_api):
+    for module in (routes_pages, routes_papers, routes_feed, routes_links, routes_api):
         app.include_router(module.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     install_error_handlers(app)

@@ -77,7 +77,7 @@ async def _papers_page(
     )  # fmt: skip
 
 
-@router.get("/api/papers")
+@router.get("/api/papers", responses={404: {"description": "a date that is not YYYY-MM-DD"}})
 async def api_papers(
     request: Request, state: State, date: str | None = None, category: str = "", q: str = ""
 ) -> JSONResponse:

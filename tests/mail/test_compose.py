@@ -164,7 +164,7 @@ def test_items_are_the_card_with_the_readers_fields_replaced(tmp_path: Path) -> 
     # _item builds each DigestItem positionally; a field added or moved in DigestItem must fail here.
     from dataclasses import replace
 
-    from digest.mail.compose import _card
+    from digest.mail.compose import paper_card
 
     settings = make_settings("sqlite:///unused.db", tmp_path)
     shown, person = papers(), subscriber(3, ("agents",))
@@ -173,7 +173,7 @@ def test_items_are_the_card_with_the_readers_fields_replaced(tmp_path: Path) -> 
     view = digest_view(settings, links, person, DAY, ranked, shown, new_count=12, cards={})
     for item, pick in zip(view.items, ranked, strict=True):
         expected = replace(
-            _card(shown[pick.paper_id]),
+            paper_card(shown[pick.paper_id]),
             explanation=pick.explanation,
             matched=pick.matched,
             more_url=links.feedback(pick.paper_id, "more"),
