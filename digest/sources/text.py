@@ -14,6 +14,8 @@ import unicodedata
 
 import nh3
 
+from digest.sources.latex import math_to_text
+
 _TAG_RE = re.compile(r"<\s*/?\s*[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?\s*>|<!--")
 _BLOCK_END_RE = re.compile(r"<\s*(?:br\s*/?|/p|/div|/li|/h[1-6]|/tr|/blockquote)\s*>", re.IGNORECASE)
 _ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});")
@@ -102,11 +104,12 @@ _TIE_RE = re.compile(r"(?<=[\w.,:;)])~(?=[\w(\[\\$])")
 
 
 def latex_to_readable(text: str) -> str:
-    """Accents (`R\\'emy`, `Schr\\"{o}dinger`) to letters and text-mode wrappers to their text; maths kept.
+    """Accents (`R\\'emy`, `Schr\\"{o}dinger`) to letters, text-mode wrappers to their text, and inline maths
+    to readable text (`latex.math_to_text`).
 
     LaTeX's tie (`models~(VLMs)`) is a space; a tilde in a URL (`/~user`) is not preceded by a letter.
     """
-    text = _TIE_RE.sub(" ", text)
+    text = math_to_text(_TIE_RE.sub(" ", text))
     if "\\" not in text:
         return text
     text = _ACCENT_RE.sub(_accented, text)
