@@ -29,12 +29,16 @@ def serve(host: str, port: int) -> None:
 
 @click.command()
 @config_option
+@click.option(
+    "--metrics-port", type=click.IntRange(1, 65535), default=None, help="Serve /metrics on this port."
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address /metrics listens on.")
 @handles_errors
-def worker() -> None:
+def worker(metrics_port: int | None, metrics_host: str) -> None:
     """Delivery only: send due digests until stopped (several may share one PostgreSQL)."""
     setup_logging(logging.INFO)
     ctx = open_context()
     try:
-        asyncio.run(service.worker(ctx))
+        asyncio.run(service.worker(ctx, metrics_port=metrics_port, metrics_host=metrics_host))
     finally:
         ctx.close()

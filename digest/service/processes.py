@@ -15,13 +15,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from digest.config import SchedulerSettings
 from digest.context import Context
 from digest.delivery.worker import default_worker_id, run_worker
 from digest.logs import fields
 from digest.mail.transports import Transport, make_transport
-from digest.metrics import Metrics, process_metrics
+from digest.metrics import Metrics, metrics_endpoint, process_metrics
 from digest.service.jobs import Clock, Jobs, build_scheduler, utcnow
 from digest.service.leader import FileLock, leadership, sender_lock
 from digest.store.db import transaction
@@ -119,20 +121,33 @@ async def _until(stop: asyncio.Event, web: asyncio.Task[None]) -> None:
 async def worker(
     ctx: Context, *, stop: asyncio.Event | None = None, transport: Transport | None = None,
     clock: Clock = utcnow, handle_signals: bool = True, options: SchedulerSettings | None = None,
+    metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
 ) -> None:  # fmt: skip
-    """Deliver due digests until stopped; several may run against one PostgreSQL."""
+    """Deliver due digests until stopped; several may run against one PostgreSQL. With `metrics_port`,
+    serve this process's /metrics there, so that a Prometheus scrape covers every sender."""
     stop = stop or asyncio.Event()
     options = options or ctx.settings.scheduler
     with _sending_rights(ctx):
         if handle_signals:
             _on_signals(stop)
         mail = transport or make_transport(ctx.settings)
-        log.info("worker started", extra=fields(database=ctx.engine.dialect.name))
+        exporter = _metrics_server(metrics_host, metrics_port) if metrics_port else None
+        served = asyncio.create_task(exporter.serve(), name="metrics") if exporter else None
+        log.info("worker started", extra=fields(database=ctx.engine.dialect.name, metrics_port=metrics_port))
         try:
             await _drain(ctx, mail, stop, clock, options.tick_seconds)
         finally:
+            if exporter is not None and served is not None:
+                exporter.should_exit = True
+                await asyncio.gather(served, return_exceptions=True)
             await mail.close()
             log.info("worker stopped")
+
+
+def _metrics_server(host: str, port: int) -> _Server:
+    """/metrics alone, on its own port: a worker has no web app to hang it on."""
+    app = Starlette(routes=[Route("/metrics", metrics_endpoint)])
+    return _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
 
 
 async def _drain(ctx: Context, mail: Transport, stop: asyncio.Event, clock: Clock, tick: float) -> None:
@@ -141,6 +156,8 @@ async def _drain(ctx: Context, mail: Transport, stop: asyncio.Event, clock: Cloc
     worker_id = default_worker_id()
     while not stop.is_set():
         report = await run_worker(ctx, mail, stop, worker_id=worker_id, now=clock)
+        for status, count in report.counts.items():
+            process_metrics().digests.labels(status).inc(count)
         if report.counts:
             log.info("drained", extra=fields(**report.counts))
         if report.paused:

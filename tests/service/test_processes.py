@@ -308,3 +308,29 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@only_sqlite
+def test_a_worker_serves_its_own_metrics_when_asked(settings: Settings, tmp_path: Path) -> None:
+    _prepare(settings, "ada@example.org")
+    config = _config(settings, tmp_path, "worker.toml", scheduler="tick_seconds = 1")
+    port = _free_port()
+    command = "from digest.cli.service import worker; worker()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", command, "--config", str(config), "--metrics-port", str(port)],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        _wait_for(lambda: _answers(url), "the worker's /metrics to answer")
+        _wait_for(
+            lambda: len(mailbox.Maildir(tmp_path / "outbox", create=True)) == 1, "the digest to be sent"
+        )
+        _wait_for(lambda: 'digest_digests_total{outcome="sent"} 1.0' in httpx.get(url).text, "the count")
+        assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 404  # /metrics alone
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
