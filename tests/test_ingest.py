@@ -12,7 +12,7 @@ from loopback_http import LoopbackServer, Reply, Seen
 from sqlalchemy import select
 
 from digest.context import Context
-from digest.ingest import SourceReport, ingest_sources
+from digest.ingest import SourceReport, ingest_file, ingest_sources
 from digest.store.db import transaction, upgrade
 from digest.store.models import Paper, Source
 
@@ -132,3 +132,28 @@ def test_a_failing_source_never_stops_the_others(
     assert rows["broken"].last_outcome == "error" and rows["broken"].last_error == broken.error
     assert rows["hf"].last_outcome == "ok" and rows["hf"].last_new == 30
     ctx.close()
+
+
+def _rss(*items: str) -> bytes:
+    return ('<?xml version="1.0"?><rss version="2.0"><channel><title>Lab</title>' + "".join(items)).encode(
+        "utf-8"
+    ) + b"</channel></rss>"
+
+
+def _stored(ctx: Context) -> dict[str, Paper]:
+    with transaction(ctx.sessions) as session:
+        rows = list(session.scalars(select(Paper)))
+        session.expunge_all()
+    return {row.key: row for row in rows}
+
+
+def test_an_arxiv_link_in_full_width_digits_is_not_taken_for_an_arxiv_id(
+    ctx: Context, tmp_path: Path
+) -> None:
+    link = "https://arxiv.org/abs/２６０１.００１９４"
+    saved = tmp_path / "feed.xml"
+    saved.write_bytes(_rss(f"<item><title>Wide</title><link>{link}</link></item>"))
+    report = ingest_file(ctx, saved, "feed", NOW)
+    assert (report.new, report.error) == (1, None)
+    [paper] = _stored(ctx).values()
+    assert (paper.key, paper.arxiv_id, paper.url, paper.pdf_url) == (f"url:{link}", None, link, None)

@@ -133,7 +133,7 @@ async def _attempt(
 async def _read(response: httpx.Response, limit: int, url: str, *, truncate: bool = False) -> bytes:
     """The decoded body, refused once it passes `limit` bytes: a gzip bomb is stopped while it inflates."""
     declared = response.headers.get("Content-Length", "")
-    if not truncate and declared.isdigit() and int(declared) > limit:
+    if not truncate and _ascii_number(declared) and int(declared) > limit:
         raise SourceError(f"{url}: response of {declared} bytes is over the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
@@ -165,7 +165,7 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _ascii_number(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -174,6 +174,11 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+def _ascii_number(text: str) -> bool:
+    # str.isdigit() also holds for "²" and "٣", which int() and float() then refuse or misread.
+    return text.isascii() and text.isdigit()
 
 
 def _timeout(client: httpx.AsyncClient) -> str:

@@ -107,7 +107,7 @@ def utc_from_struct(value: time.struct_time | None) -> datetime | None:
     return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
 
 
-_ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_ISO_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def utc_from_iso(value: object) -> datetime | None:
