@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from digest.context import Context
 from digest.ingest import SourceReport, ingest_file, ingest_sources
+from digest.schedule.times import next_fetch_at
 from digest.store.db import transaction, upgrade
 from digest.store.models import Paper, Source
 
@@ -157,3 +158,56 @@ def test_an_arxiv_link_in_full_width_digits_is_not_taken_for_an_arxiv_id(
     assert (report.new, report.error) == (1, None)
     [paper] = _stored(ctx).values()
     assert (paper.key, paper.arxiv_id, paper.url, paper.pdf_url) == (f"url:{link}", None, link, None)
+
+
+def _ingest_served(
+    database_url: str, tmp_path: Path, server: LoopbackServer, bodies: dict[str, tuple[str, bytes]]
+) -> tuple[Context, dict[str, SourceReport], dict[str, Source]]:
+    """Serve each body at /<name>, ingest them all as sources of their kinds, and read back the rows."""
+    for name, (_kind, body) in bodies.items():
+        server.routes[f"/{name}"] = Reply(body=body)
+    configured = [{"name": n, "kind": k, "url": server.url(f"/{n}")} for n, (k, _b) in bodies.items()]
+    ctx = _context(database_url, tmp_path, server, configured)
+    reports = {report.name: report for report in _ingest(ctx)}
+    with transaction(ctx.sessions) as session:
+        rows = {row.name: row for row in session.scalars(select(Source))}
+        session.expunge_all()
+    return ctx, reports, rows
+
+
+def _rescheduled(row: Source, outcome: str) -> None:
+    """Recorded like any fetch: the outcome, and the next fetch a day on, so `serve` waits for it."""
+    assert row.last_outcome == outcome
+    assert row.last_fetch_at == NOW
+    assert row.next_fetch_at == next_fetch_at(NOW, 24.0)
+
+
+def test_an_ebcdic_feed_declaring_an_entity_is_refused_and_rescheduled(
+    database_url: str, tmp_path: Path, server: LoopbackServer
+) -> None:
+    body = (
+        '<?xml version="1.0" encoding="cp500"?><!DOCTYPE rss [<!ENTITY e "INJECTED">]><rss version="2.0">'
+        "<channel><title>Lab</title><item><title>&e;</title><link>https://lab.example/1</link></item>"
+        "</channel></rss>"
+    ).encode("cp500")
+    ctx, reports, rows = _ingest_served(database_url, tmp_path, server, {"ebcdic": ("feed", body)})
+    assert (reports["ebcdic"].error or "").startswith("refused: the document declares a DOCTYPE")
+    assert _stored(ctx) == {}
+    _rescheduled(rows["ebcdic"], "error")
+    assert rows["ebcdic"].last_error == reports["ebcdic"].error
+    ctx.close()
+
+
+def test_a_surrogate_reference_in_a_title_costs_that_character_and_its_neighbours_are_stored(
+    database_url: str, tmp_path: Path, server: LoopbackServer
+) -> None:
+    body = _rss(
+        "<item><title>Bad &#xD800; title</title><link>https://lab.example/1</link></item>",
+        "<item><title>Good</title><link>https://lab.example/2</link></item>",
+    )
+    ctx, reports, rows = _ingest_served(database_url, tmp_path, server, {"lab": ("feed", body)})
+    assert (reports["lab"].new, reports["lab"].error) == (2, None)
+    titles = sorted(paper.title for paper in _stored(ctx).values())
+    assert titles == ["Bad \ufffd title", "Good"]
+    _rescheduled(rows["lab"], "ok")
+    ctx.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import calendar
-import codecs
 import json
 import re
 import time
@@ -16,6 +15,7 @@ import feedparser
 
 from digest.errors import SourceError
 from digest.records import PaperIn
+from digest.sources.xmldoc import checked_document, decode, refuse_doctype
 
 T = TypeVar("T")
 
@@ -33,60 +33,22 @@ class EntrySkipped(Exception):
     """Raised by a converter for an entry that is deliberately not taken; counted, not warned about."""
 
 
-_PROLOG_LIMIT = 1 << 16  # real prologs are an XML declaration, perhaps a stylesheet and a comment
+NOTES = "digest_notes"  # key of the document check's notes in a parsed feed
 
 
 def refuse_unsafe_xml(body: bytes) -> None:
-    """Refuse a document type declaration before any XML parser sees the bytes.
-
-    feedparser expands internal entities itself ("billion laughs" costs seconds and hundreds of MB), and no
-    feed needs a DOCTYPE. Only the prolog is read, so the check costs microseconds whatever the body size.
-    """
-    prolog = _prolog_text(body)
-    position = 0
-    while True:
-        while position < len(prolog) and prolog[position] in " \t\r\n\ufeff":
-            position += 1
-        if prolog.startswith("<?", position):
-            terminator = "?>"
-        elif prolog.startswith("<!--", position):
-            terminator = "-->"
-        elif prolog.startswith("<!", position):
-            raise SourceError("refused: the document declares a DOCTYPE or entities (not allowed in feeds)")
-        else:
-            return
-        end = prolog.find(terminator, position)
-        if end < 0:
-            raise SourceError("refused: the XML prolog is unterminated or longer than 64 KB")
-        position = end + len(terminator)
-
-
-_WIDE_SIGNATURES = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-    (b"\x00\x00\x00<", "utf-32-be"),
-    (b"<\x00\x00\x00", "utf-32-le"),
-    (b"\x00<", "utf-16-be"),
-    (b"<\x00", "utf-16-le"),
-)
-
-
-def _prolog_text(body: bytes) -> str:
-    head = body[:_PROLOG_LIMIT]
-    for signature, encoding in _WIDE_SIGNATURES:
-        if head.startswith(signature):
-            return head.decode(encoding, errors="replace")
-    # Every other encoding a feed may declare spells the prolog's markup in ASCII bytes.
-    return head.removeprefix(codecs.BOM_UTF8).decode("latin-1")
+    """Refuse a document type declaration, read on the decoded text whatever the declared encoding."""
+    refuse_doctype(decode(body)[0])
 
 
 def parse_xml_feed(body: bytes) -> Any:
-    """feedparser on refused-if-hostile bytes, with its HTML sanitiser off: it mangles maths such as `a<b`;
-    text is sanitised by `text.clean_text` instead."""
-    refuse_unsafe_xml(body)
-    return feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+    """feedparser on the checked UTF-8 document (see `xmldoc`), with its HTML sanitiser off: it mangles
+    maths such as `a<b`; text is sanitised by `text.clean_text` instead. What the check changed is kept
+    under `NOTES`, for `collect` to warn about."""
+    document, notes = checked_document(body)
+    feed = feedparser.parse(document, sanitize_html=False, resolve_relative_uris=False)
+    feed[NOTES] = notes
+    return feed
 
 
 def looks_like_json(body: bytes) -> bool:
@@ -134,7 +96,7 @@ def collect(
 ) -> ParseResult:
     """Convert each entry; a bad one is skipped with a warning naming it, never the whole response."""
     papers: list[PaperIn] = []
-    warnings: list[str] = [malformed] if (malformed := _malformed(feed)) else []
+    warnings = _feed_warnings(feed)
     skipped = 0
     for index, entry in enumerate(entries):
         try:
@@ -147,12 +109,15 @@ def collect(
     return ParseResult(tuple(papers), skipped, tuple(warnings), note, total)
 
 
-def _malformed(feed: Any) -> str | None:
-    """feedparser recovers what it can from broken XML; say so, naming the problem."""
-    if feed is None or not feed.get("bozo"):
-        return None
-    reason = str(feed.get("bozo_exception") or "unknown problem").splitlines()[0]
-    return f"feed is not well-formed ({reason}); kept what could be read"
+def _feed_warnings(feed: Any) -> list[str]:
+    """What the document check changed, and that feedparser recovered what it could from broken XML."""
+    if feed is None:
+        return []
+    warnings = list(feed.get(NOTES, ()))
+    if feed.get("bozo"):
+        reason = str(feed.get("bozo_exception") or "unknown problem").splitlines()[0]
+        warnings.append(f"feed is not well-formed ({reason}); kept what could be read")
+    return warnings
 
 
 def _describe(exc: Exception) -> str:
