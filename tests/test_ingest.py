@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -211,3 +214,117 @@ def test_a_surrogate_reference_in_a_title_costs_that_character_and_its_neighbour
     assert titles == ["Bad \ufffd title", "Good"]
     _rescheduled(rows["lab"], "ok")
     ctx.close()
+
+
+def _hf_item(number: int, **paper: object) -> str:
+    fields = {"id": f"2601.0019{number}", "upvotes": 3, **paper}
+    return json.dumps({"title": f"Paper {number}", "paper": fields, "numComments": 1})
+
+
+def test_bad_values_in_hugging_face_items_cost_only_those_values_or_items(
+    database_url: str, tmp_path: Path, server: LoopbackServer
+) -> None:
+    items = [
+        _hf_item(1).replace("Paper 1", "Lone \\ud800 surrogate"),
+        _hf_item(2, upvotes=10**30),  # beyond 64 bits, and far beyond the 32-bit column
+        _hf_item(3, upvotes=-4, githubStars=12.5),
+        _hf_item(4, upvotes="12", githubRepo="https://github.com/a\x00b"),
+        _hf_item(5, upvotes=0).replace('"upvotes": 0', '"upvotes": ' + "9" * 5000),  # beyond int()
+        '"not an object"',
+        _hf_item(6, id="https://lab.example/" + "x" * 400),  # a key longer than its column
+        _hf_item(7),
+    ]
+    body = ("[" + ",".join(items) + "]").encode()
+    ctx, reports, rows = _ingest_served(database_url, tmp_path, server, {"hf": ("hf_daily", body)})
+    report = reports["hf"]
+    assert (report.error, report.new, report.skipped) == (None, 6, 2)
+    by_id = {paper.arxiv_id: paper for paper in _stored(ctx).values()}
+    assert by_id["2601.00191"].title == "Lone \ufffd surrogate"
+    assert [by_id[f"2601.0019{n}"].upvotes for n in (2, 3, 4, 5, 7)] == [2**31 - 1, None, None, 2**31 - 1, 3]
+    assert by_id["2601.00193"].github_stars is None
+    assert by_id["2601.00194"].github_repo == "https://github.com/ab"
+    warnings = "\n".join(report.warnings)
+    for expected in (
+        "item 2 (2601.00192): upvotes beyond 2147483647; clamped",
+        "item 3 (2601.00193): upvotes -4 is negative; dropped",
+        "item 3 (2601.00193): github_stars 12.5 is not a whole number; dropped",
+        "item 4 (2601.00194): upvotes '12' is not a whole number; dropped",
+        "skipped item 6: not a JSON object",
+        "skipped item 7 (https://lab.example/xxx",
+    ):
+        assert expected in warnings
+    _rescheduled(rows["hf"], "ok")
+    ctx.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "Hugging Face daily papers: invalid JSON (nested too deeply)"),
+        (b'{"error": "bad \\ud800 day"}', "Hugging Face daily papers: bad \ufffd day"),
+    ],
+)
+def test_a_response_that_cannot_be_read_at_all_is_an_error_and_rescheduled(
+    database_url: str, tmp_path: Path, server: LoopbackServer, body: bytes, error: str
+) -> None:
+    bodies = {"hf": ("hf_daily", body), "good": ("hf_daily", b"[" + _hf_item(1).encode() + b"]")}
+    ctx, reports, rows = _ingest_served(database_url, tmp_path, server, bodies)
+    assert (reports["hf"].error or "").startswith(error)
+    assert "\n" not in (reports["hf"].error or "")
+    assert rows["hf"].last_error == reports["hf"].error
+    _rescheduled(rows["hf"], "error")
+    assert reports["good"].new == 1
+    _rescheduled(rows["good"], "ok")
+    ctx.close()
+
+
+def test_a_saved_file_is_held_to_the_fetch_size_cap(database_url: str, tmp_path: Path) -> None:
+    ctx = Context.open(make_settings(database_url, tmp_path, fetch={"max_bytes": 4096}))
+    upgrade(ctx.engine)
+    saved = tmp_path / "big.json"
+    saved.write_bytes(b"[" + b",".join([_hf_item(1).encode()] * 100) + b"]")  # about 10 KB
+    report = ingest_file(ctx, saved, "hf_daily", NOW)
+    assert report.error == f"{saved}: file is over the 4096-byte limit"
+    assert _stored(ctx) == {}
+    ctx.close()
+
+
+def test_an_arxiv_api_search_is_held_to_the_fetch_size_cap(
+    database_url: str, tmp_path: Path, server: LoopbackServer
+) -> None:
+    server.routes["/api"] = Reply(body=API, headers={"Content-Type": "application/atom+xml"})
+    ctx = _context(database_url, tmp_path, server, [{"name": "api", "kind": "arxiv_api"}])
+    ctx.settings = ctx.settings.model_copy(
+        update={"fetch": ctx.settings.fetch.model_copy(update={"max_bytes": 4096})}
+    )
+    [report] = _ingest(ctx)
+    assert "over the 4096-byte limit" in (report.error or "")
+    with transaction(ctx.sessions) as session:
+        row = session.scalars(select(Source)).one()
+        session.expunge_all()
+    _rescheduled(row, "error")
+    ctx.close()
+
+
+def test_the_command_says_one_line_when_every_source_fails(
+    database_url: str, tmp_path: Path, server: LoopbackServer
+) -> None:
+    server.routes["/deep"] = Reply(body=b"[" * 100_000 + b"]" * 100_000)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "{database_url}"\n[mail]\nmaildir = "{tmp_path / "outbox"}"\n'
+        f'[[sources]]\nname = "deep"\nkind = "hf_daily"\nurl = "{server.url("/deep")}"\n'
+    )
+    schema = Context.open(make_settings(database_url, tmp_path))
+    upgrade(schema.engine)
+    schema.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "digest", "ingest", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == "digest: no source could be ingested"
+    assert "deep: error: Hugging Face daily papers: invalid JSON (nested too deeply)" in done.stdout

@@ -19,6 +19,7 @@ from digest.errors import SourceError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_REDIRECTS = 5
+MAX_BYTES = 20_000_000  # the default of `[fetch] max_bytes`, which callers pass on
 MAX_WAIT = 120.0  # seconds; a longer Retry-After is reported rather than slept through
 _ERROR_BODY_LIMIT = 65_536
 
@@ -67,7 +68,7 @@ async def fetch(
     *,
     etag: str | None = None,
     last_modified: str | None = None,
-    max_bytes: int = 20_000_000,
+    max_bytes: int = MAX_BYTES,
     retries: int = 3,
     sleep: Sleep = asyncio.sleep,
     max_wait: float = MAX_WAIT,

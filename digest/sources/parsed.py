@@ -15,6 +15,7 @@ import feedparser
 
 from digest.errors import SourceError
 from digest.records import PaperIn
+from digest.sources.checked import storable, storable_text
 from digest.sources.xmldoc import checked_document, decode, refuse_doctype
 
 T = TypeVar("T")
@@ -56,10 +57,25 @@ def looks_like_json(body: bytes) -> bool:
 
 
 def load_json(body: bytes, what: str) -> Any:
+    """The JSON document, or SourceError (one line) when the response as a whole cannot be read."""
     try:
-        return json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SourceError(f"{what}: invalid JSON ({exc})") from None
+        return json.loads(body.decode("utf-8-sig"), parse_int=_bounded_int)
+    except RecursionError:  # the decoder recurses once per level: "[" * 100_000 exhausts the stack
+        raise SourceError(f"{what}: invalid JSON (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise SourceError(f"{what}: invalid JSON ({storable_text(str(exc))[:200]})") from None
+
+
+_INT_DIGITS = 40
+_TOO_LARGE: int = 10**_INT_DIGITS
+
+
+def _bounded_int(literal: str) -> int:
+    """Python refuses int() of more than 4,300 digits (the whole document would fail); no count needs
+    more than 40, and a longer one still reads as too large, to be clamped with the entry's other values."""
+    if len(literal.lstrip("-")) <= _INT_DIGITS:
+        return int(literal)
+    return -_TOO_LARGE if literal.startswith("-") else _TOO_LARGE
 
 
 def utc_from_struct(value: time.struct_time | None) -> datetime | None:
@@ -85,9 +101,17 @@ def utc_from_iso(value: object) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class Converted:
+    """A converter's paper with what it had to correct in the entry (one line each, warned about)."""
+
+    paper: PaperIn
+    fixes: tuple[str, ...] = ()
+
+
 def collect(
     entries: Iterable[T],
-    convert: Callable[[T], PaperIn],
+    convert: Callable[[T], PaperIn | Converted],
     name: Callable[[int, T], str],
     *,
     note: str | None = None,
@@ -100,13 +124,33 @@ def collect(
     skipped = 0
     for index, entry in enumerate(entries):
         try:
-            papers.append(convert(entry))
+            paper, fixes = _convert_one(entry, convert)
         except EntrySkipped:
             skipped += 1
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            continue
+        # Any exception: a converter reads untrusted data, and whatever one entry provokes costs that entry.
+        except Exception as exc:
             skipped += 1
-            warnings.append(f"skipped {name(index, entry)}: {_describe(exc)}")
+            warnings.append(f"skipped {_label(name, index, entry)}: {_describe(exc)}")
+            continue
+        papers.append(paper)
+        warnings.extend(f"{_label(name, index, entry)}: {fix}" for fix in fixes)
     return ParseResult(tuple(papers), skipped, tuple(warnings), note, total)
+
+
+def _convert_one(entry: T, convert: Callable[[T], PaperIn | Converted]) -> tuple[PaperIn, tuple[str, ...]]:
+    converted = convert(entry)
+    if isinstance(converted, PaperIn):
+        converted = Converted(converted)
+    paper, fixes = storable(converted.paper)
+    return paper, tuple(dict.fromkeys((*converted.fixes, *fixes)))
+
+
+def _label(name: Callable[[int, T], str], index: int, entry: T) -> str:
+    try:
+        return storable_text(name(index, entry))
+    except Exception:  # naming a broken entry must not fail in turn
+        return f"entry {index + 1}"
 
 
 def _feed_warnings(feed: Any) -> list[str]:
@@ -122,8 +166,9 @@ def _feed_warnings(feed: Any) -> list[str]:
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, KeyError):
-        return f"missing field {exc}"
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return storable_text(f"missing field {exc}")[:200]
+    text = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return storable_text(text)[:200]
 
 
 def entry_label(index: int, entry: Any) -> str:

@@ -14,6 +14,8 @@ import unicodedata
 
 import nh3
 
+from digest.sources.checked import storable_text
+
 _TAG_RE = re.compile(r"<\s*/?\s*[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?\s*>|<!--")
 _BLOCK_END_RE = re.compile(r"<\s*(?:br\s*/?|/p|/div|/li|/h[1-6]|/tr|/blockquote)\s*>", re.IGNORECASE)
 _ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});")
@@ -63,7 +65,7 @@ def clean_text(text: str | None, *, paragraphs: bool = True) -> str:
     one space."""
     if not text:
         return ""
-    result = text
+    result = storable_text(text)  # nh3 (Rust) raises on a lone surrogate: the whole entry would be lost
     for _ in range(_MAX_SANITISE_ROUNDS):
         if not looks_like_html(result):
             break
