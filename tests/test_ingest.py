@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -328,3 +333,60 @@ def test_the_command_says_one_line_when_every_source_fails(
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines()[-1] == "digest: no source could be ingested"
     assert "deep: error: Hugging Face daily papers: invalid JSON (nested too deeply)" in done.stdout
+
+
+@contextmanager
+def _trickling_server(body: bytes, gap: float) -> Iterator[str]:
+    """A loopback server that answers at once and then sends its body one byte every `gap` seconds."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+            for byte in body:
+                if stop.wait(gap):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return  # the client gave up, as it should
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/trickle"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=5)
+
+
+def test_a_source_that_trickles_its_body_is_cut_off_at_the_deadline_and_rescheduled(
+    database_url: str, tmp_path: Path
+) -> None:
+    with _trickling_server(b"[" + _hf_item(1).encode() + b"]", gap=0.5) as url:  # about a minute in all
+        # The fill-in step, should a paper get through, asks a closed loopback port, never arXiv.
+        fetch = {"timeout": 1.0, "arxiv_api_url": "http://127.0.0.1:9/api"}
+        settings = make_settings(database_url, tmp_path, fetch=fetch)
+        settings = settings.model_copy(
+            update={
+                "sources": [
+                    settings.sources[0].model_validate({"name": "slow", "kind": "hf_daily", "url": url})
+                ]
+            }
+        )
+        ctx = Context.open(settings)
+        upgrade(ctx.engine)
+        started = time.perf_counter()
+        [report] = _ingest(ctx)
+        elapsed = time.perf_counter() - started
+    assert report.error == f"{url}: timed out after 1 s"
+    assert elapsed < 4.0
+    with transaction(ctx.sessions) as session:
+        row = session.scalars(select(Source)).one()
+        session.expunge_all()
+    _rescheduled(row, "error")
+    ctx.close()

@@ -11,6 +11,7 @@ import email.utils
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,6 +25,7 @@ MAX_WAIT = 120.0  # seconds; a longer Retry-After is reported rather than slept 
 _ERROR_BODY_LIMIT = 65_536
 
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +74,13 @@ async def fetch(
     retries: int = 3,
     sleep: Sleep = asyncio.sleep,
     max_wait: float = MAX_WAIT,
+    deadline: float | None = None,
 ) -> FetchResult:
-    """GET `url`; a 304 (when `etag`/`last_modified` still hold) returns no body and costs nothing."""
+    """GET `url`; a 304 (when `etag`/`last_modified` still hold) returns no body and costs nothing.
+
+    Each attempt (connect, headers and the whole body) must finish within `deadline` seconds, by default
+    the client's timeout: httpx's own timeouts restart with every chunk, so a server trickling a byte at a
+    time would otherwise hold the fetch for ever."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise SourceError(f"{url}: only http and https URLs are fetched")
     headers = {"If-None-Match": etag} if etag else {}
@@ -81,16 +88,27 @@ async def fetch(
         headers["If-Modified-Since"] = last_modified
     retries = max(0, retries)
     outcome: FetchResult | _Retry = _Retry(0, None)
+    seconds = deadline if deadline is not None else client.timeout.read
     for attempt in range(retries + 1):
-        outcome = await _attempt(
+        attempt_once = _attempt(
             client, url, headers=headers, max_bytes=max_bytes, etag=etag, last_modified=last_modified
         )
+        outcome = await _within(seconds, url, attempt_once)
         if isinstance(outcome, FetchResult):
             return outcome
         if attempt == retries:
             break
         await sleep(_delay(url, outcome, attempt, max_wait))
     raise HTTPStatusError(f"{url}: HTTP {outcome.status} after {retries + 1} attempts", status=outcome.status)
+
+
+async def _within(seconds: float | None, url: str, work: Awaitable[T]) -> T:
+    """`work`, cancelled once `seconds` have passed however steadily it makes progress."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await work
+    except TimeoutError:
+        raise SourceError(f"{url}: timed out after {seconds:g} s") from None
 
 
 async def _attempt(
