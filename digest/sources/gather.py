@@ -64,7 +64,9 @@ async def fetch_and_parse(
                 request.name, request.url, fetched.status, None, fetched.etag, fetched.last_modified
             )
         types = request.announce_types or DEFAULT_ANNOUNCE_TYPES
-        result = parse(request.kind, fetched.body, announce_types=types)
+        # Off the event loop: a big feed parses for a second or more, which would count against the
+        # deadlines of the fetches still under way.
+        result = await asyncio.to_thread(parse, request.kind, fetched.body, announce_types=types)
     except SourceError as exc:
         error = storable_text(str(exc))  # it is printed, logged and stored: never a lone surrogate
         return SourceOutcome(
