@@ -88,7 +88,13 @@ async def fill_in_details(
     if not wanted:
         return None
     try:
-        found = await arxiv_paging.lookup(client, wanted, pacer=pacer, base=ctx.settings.fetch.arxiv_api_url)
+        found = await arxiv_paging.lookup(
+            client,
+            wanted,
+            pacer=pacer,
+            base=ctx.settings.fetch.arxiv_api_url,
+            max_bytes=ctx.settings.fetch.max_bytes,
+        )
     except SourceError as exc:
         log.warning("filling in arXiv details failed: %s", exc)
         return SourceReport(FILL_IN, "arxiv_api", error=str(exc))
@@ -136,7 +142,12 @@ async def _search_arxiv(
     base = ctx.settings.fetch.arxiv_api_url
     try:
         found = await arxiv_paging.search(
-            client, query, max_results=ctx.settings.fetch.arxiv_api_max_results, pacer=pacer, base=base
+            client,
+            query,
+            max_results=ctx.settings.fetch.arxiv_api_max_results,
+            pacer=pacer,
+            base=base,
+            max_bytes=ctx.settings.fetch.max_bytes,
         )
     except SourceError as exc:
         return sources.SourceOutcome(source.name, base, None, None, None, None, error=str(exc))
@@ -192,10 +203,15 @@ def ingest_file(ctx: Context, path: Path, kind: str, now: datetime) -> SourceRep
     """Store the papers of a saved response of `kind`."""
     if kind not in sources.KINDS:
         raise DigestError(f"unknown kind {kind!r}; choose one of {', '.join(sources.KINDS)}")
+    limit = ctx.settings.fetch.max_bytes
     try:
-        body = path.read_bytes()
+        with path.open("rb") as saved:
+            # The network's cap, read as the network is: a FIFO or /dev/zero has no size to stat.
+            body = saved.read(limit + 1)
     except OSError as exc:
         raise DigestError(f"cannot read {path}: {exc.strerror}") from None
+    if len(body) > limit:
+        return SourceReport(str(path), kind, error=f"{path}: file is over the {limit}-byte limit")
     try:
         parsed = sources.parse(kind, body)
     except SourceError as exc:

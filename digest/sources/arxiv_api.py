@@ -86,7 +86,6 @@ def _categories(entry: Any) -> tuple[str, ...]:
 
 
 def _int(value: object) -> int | None:
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
+    text = str(value).strip()
+    # int() reads full-width and other Unicode digits; a count from the feed is ASCII or not a count.
+    return int(text) if text.isascii() and text.isdigit() else None

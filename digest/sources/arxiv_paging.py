@@ -15,7 +15,7 @@ import httpx
 from digest.errors import SourceError
 from digest.records import PaperIn
 from digest.sources import arxiv_api
-from digest.sources.fetch import HTTPStatusError, Sleep, fetch
+from digest.sources.fetch import MAX_BYTES, HTTPStatusError, Sleep, fetch
 from digest.sources.parsed import ParseResult, parse_xml_feed
 from digest.sources.urls import API_PAGE_SIZE, ARXIV_API_URL, arxiv_api_url
 
@@ -55,6 +55,7 @@ async def search(
     page_size: int = API_PAGE_SIZE,
     pacer: Pacer | None = None,
     base: str = ARXIV_API_URL,
+    max_bytes: int = MAX_BYTES,
 ) -> ParseResult:
     """Up to `max_results` papers for an API `search_query`, newest first, fetched page by page."""
     pacer = pacer or Pacer()
@@ -63,7 +64,7 @@ async def search(
     while start < max_results:
         size = min(page_size, max_results - start)
         url = arxiv_api_url(search_query=query, start=start, max_results=size, base=base)
-        page = await _page(client, url, pacer)
+        page = await _page(client, url, pacer, max_bytes)
         pages.append(page)
         start += len(page.papers) + page.skipped
         if len(page.papers) + page.skipped < size or (page.total is not None and start >= page.total):
@@ -77,6 +78,7 @@ async def lookup(
     *,
     pacer: Pacer | None = None,
     base: str = ARXIV_API_URL,
+    max_bytes: int = MAX_BYTES,
 ) -> ParseResult:
     """Details of the given papers (ids without versions); unknown ids are simply absent."""
     pacer = pacer or Pacer()
@@ -85,14 +87,14 @@ async def lookup(
     for first in range(0, len(wanted), API_PAGE_SIZE):
         chunk = wanted[first : first + API_PAGE_SIZE]
         url = arxiv_api_url(id_list=chunk, max_results=len(chunk), base=base)
-        pages.append(await _page(client, url, pacer))
+        pages.append(await _page(client, url, pacer, max_bytes))
     return merge(pages)
 
 
-async def _page(client: httpx.AsyncClient, url: str, pacer: Pacer) -> ParseResult:
+async def _page(client: httpx.AsyncClient, url: str, pacer: Pacer, max_bytes: int) -> ParseResult:
     await pacer.wait()
     try:
-        fetched = await fetch(client, url)
+        fetched = await fetch(client, url, max_bytes=max_bytes)
     except HTTPStatusError as exc:
         explained = _api_error_in(exc.body)
         if explained is None:

@@ -24,7 +24,7 @@ from digest.sources.parsed import (
 from digest.sources.text import clean_line, clean_text
 
 KIND = "feed"
-_DOI_IN_TEXT_RE = re.compile(r"\b10\.\d{4,9}/[^\s\"<>]+")
+_DOI_IN_TEXT_RE = re.compile(r"\b10\.[0-9]{4,9}/[^\s\"<>]+")
 
 
 def parse(body: bytes) -> ParseResult:

@@ -11,6 +11,7 @@ import email.utils
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -19,10 +20,12 @@ from digest.errors import SourceError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_REDIRECTS = 5
+MAX_BYTES = 20_000_000  # the default of `[fetch] max_bytes`, which callers pass on
 MAX_WAIT = 120.0  # seconds; a longer Retry-After is reported rather than slept through
 _ERROR_BODY_LIMIT = 65_536
 
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +70,17 @@ async def fetch(
     *,
     etag: str | None = None,
     last_modified: str | None = None,
-    max_bytes: int = 20_000_000,
+    max_bytes: int = MAX_BYTES,
     retries: int = 3,
     sleep: Sleep = asyncio.sleep,
     max_wait: float = MAX_WAIT,
+    deadline: float | None = None,
 ) -> FetchResult:
-    """GET `url`; a 304 (when `etag`/`last_modified` still hold) returns no body and costs nothing."""
+    """GET `url`; a 304 (when `etag`/`last_modified` still hold) returns no body and costs nothing.
+
+    Each attempt (connect, headers and the whole body) must finish within `deadline` seconds, by default
+    the client's timeout: httpx's own timeouts restart with every chunk, so a server trickling a byte at a
+    time would otherwise hold the fetch for ever."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise SourceError(f"{url}: only http and https URLs are fetched")
     headers = {"If-None-Match": etag} if etag else {}
@@ -80,16 +88,27 @@ async def fetch(
         headers["If-Modified-Since"] = last_modified
     retries = max(0, retries)
     outcome: FetchResult | _Retry = _Retry(0, None)
+    seconds = deadline if deadline is not None else client.timeout.read
     for attempt in range(retries + 1):
-        outcome = await _attempt(
+        attempt_once = _attempt(
             client, url, headers=headers, max_bytes=max_bytes, etag=etag, last_modified=last_modified
         )
+        outcome = await _within(seconds, url, attempt_once)
         if isinstance(outcome, FetchResult):
             return outcome
         if attempt == retries:
             break
         await sleep(_delay(url, outcome, attempt, max_wait))
     raise HTTPStatusError(f"{url}: HTTP {outcome.status} after {retries + 1} attempts", status=outcome.status)
+
+
+async def _within(seconds: float | None, url: str, work: Awaitable[T]) -> T:
+    """`work`, cancelled once `seconds` have passed however steadily it makes progress."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await work
+    except TimeoutError:
+        raise SourceError(f"{url}: timed out after {seconds:g} s") from None
 
 
 async def _attempt(
@@ -133,7 +152,7 @@ async def _attempt(
 async def _read(response: httpx.Response, limit: int, url: str, *, truncate: bool = False) -> bytes:
     """The decoded body, refused once it passes `limit` bytes: a gzip bomb is stopped while it inflates."""
     declared = response.headers.get("Content-Length", "")
-    if not truncate and declared.isdigit() and int(declared) > limit:
+    if not truncate and _ascii_number(declared) and int(declared) > limit:
         raise SourceError(f"{url}: response of {declared} bytes is over the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
@@ -165,7 +184,7 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _ascii_number(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -174,6 +193,11 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+def _ascii_number(text: str) -> bool:
+    # str.isdigit() also holds for "²" and "٣", which int() and float() then refuse or misread.
+    return text.isascii() and text.isdigit()
 
 
 def _timeout(client: httpx.AsyncClient) -> str:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import httpx
 
 from digest.errors import SourceError
-from digest.sources.fetch import Sleep, fetch
+from digest.sources.checked import storable_text
+from digest.sources.fetch import MAX_BYTES, Sleep, fetch
 from digest.sources.kinds import DEFAULT_ANNOUNCE_TYPES, parse
 from digest.sources.parsed import ParseResult
 
@@ -43,7 +44,7 @@ async def fetch_and_parse(
     client: httpx.AsyncClient,
     request: SourceRequest,
     *,
-    max_bytes: int = 20_000_000,
+    max_bytes: int = MAX_BYTES,
     retries: int = 3,
     sleep: Sleep = asyncio.sleep,
 ) -> SourceOutcome:
@@ -63,10 +64,13 @@ async def fetch_and_parse(
                 request.name, request.url, fetched.status, None, fetched.etag, fetched.last_modified
             )
         types = request.announce_types or DEFAULT_ANNOUNCE_TYPES
-        result = parse(request.kind, fetched.body, announce_types=types)
+        # Off the event loop: a big feed parses for a second or more, which would count against the
+        # deadlines of the fetches still under way.
+        result = await asyncio.to_thread(parse, request.kind, fetched.body, announce_types=types)
     except SourceError as exc:
+        error = storable_text(str(exc))  # it is printed, logged and stored: never a lone surrogate
         return SourceOutcome(
-            request.name, request.url, None, None, request.etag, request.last_modified, error=str(exc)
+            request.name, request.url, None, None, request.etag, request.last_modified, error=error
         )
     return SourceOutcome(
         request.name, request.url, fetched.status, result, fetched.etag, fetched.last_modified
@@ -77,7 +81,7 @@ async def fetch_many(
     client: httpx.AsyncClient,
     requests: Sequence[SourceRequest],
     *,
-    max_bytes: int = 20_000_000,
+    max_bytes: int = MAX_BYTES,
     retries: int = 3,
     sleep: Sleep = asyncio.sleep,
 ) -> list[SourceOutcome]:

@@ -11,7 +11,8 @@ from typing import Any
 from digest.errors import SourceError
 from digest.records import PaperIn
 from digest.sources import ids
-from digest.sources.parsed import ParseResult, collect, load_json, utc_from_iso
+from digest.sources.checked import count, storable_text
+from digest.sources.parsed import Converted, ParseResult, collect, load_json, utc_from_iso
 from digest.sources.text import clean_line, clean_text
 
 KIND = "hf_daily"
@@ -22,7 +23,8 @@ def parse(body: bytes) -> ParseResult:
     data = load_json(body, "Hugging Face daily papers")
     if isinstance(data, dict):
         message = data.get("error") or data.get("message") or "an object instead of a list of papers"
-        raise SourceError(f"Hugging Face daily papers: {str(message).splitlines()[0]}")
+        first_line = (str(message).splitlines() or [""])[0]
+        raise SourceError(f"Hugging Face daily papers: {storable_text(first_line)[:200]}")
     if not isinstance(data, list):
         raise SourceError("Hugging Face daily papers: expected a JSON list of papers")
     if not data:
@@ -36,17 +38,18 @@ def _label(index: int, item: Any) -> str:
     return f"item {index + 1} ({ident})" if ident else f"item {index + 1}"
 
 
-def _paper(item: Any) -> PaperIn:
+def _paper(item: Any) -> Converted:
     if not isinstance(item, dict):
         raise TypeError("not a JSON object")
     paper = item["paper"]
+    fixes: list[str] = []
     raw_id = str(paper["id"])
     arxiv_id = ids.normalise_arxiv_id(raw_id)
     title = clean_line(item.get("title") or paper.get("title"))
     if not title:
         raise ValueError("no title")
     page = ids.abs_url(arxiv_id) if arxiv_id else f"https://huggingface.co/papers/{raw_id}"
-    return PaperIn(
+    found = PaperIn(
         key=ids.paper_key(arxiv_id, None, page),
         title=title,
         abstract=clean_text(paper.get("summary") or item.get("summary")),
@@ -56,18 +59,15 @@ def _paper(item: Any) -> PaperIn:
         authors=tuple(name for a in paper.get("authors") or () if (name := clean_line(a.get("name")))),
         published=utc_from_iso(paper.get("publishedAt")),
         pdf_url=ids.pdf_url(arxiv_id) if arxiv_id else None,
-        upvotes=_int(paper.get("upvotes")),
-        comments=_int(item.get("numComments")),
+        upvotes=count(paper.get("upvotes"), "upvotes", fixes),
+        comments=count(item.get("numComments"), "comments", fixes),
         github_repo=_str(paper.get("githubRepo")),
-        github_stars=_int(paper.get("githubStars")),
+        github_stars=count(paper.get("githubStars"), "github_stars", fixes),
         project_page=_str(paper.get("projectPage")),
         ai_summary=clean_text(paper.get("ai_summary")) or None,
         keywords=tuple(k for raw in paper.get("ai_keywords") or () if (k := clean_line(str(raw)))),
     )
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return Converted(found, tuple(fixes))
 
 
 def _str(value: object) -> str | None:

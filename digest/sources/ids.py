@@ -9,14 +9,16 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote, urlsplit
 
+# re.ASCII throughout: in Unicode mode \d takes full-width and other digits ("２６０１.００１９４") and
+# IGNORECASE lets [a-z] take the Kelvin sign, so a look-alike would become a second key and a bogus link.
 _NEW_ID = r"\d{4}\.\d{4,5}"
 # Old-style ids name an archive, optionally a subject class that is not part of the identity.
 _OLD_ID = r"[a-z]+(?:-[a-z]+)*(?:\.[a-z]{2})?/\d{7}"
-_ID_RE = re.compile(rf"^(?P<id>{_NEW_ID}|{_OLD_ID})(?:v\d+)?(?:\.pdf)?$", re.IGNORECASE)
-_PREFIX_RE = re.compile(r"^(?:oai:arxiv\.org:|arxiv:)\s*", re.IGNORECASE)
+_ID_RE = re.compile(rf"^(?P<id>{_NEW_ID}|{_OLD_ID})(?:v\d+)?(?:\.pdf)?$", re.IGNORECASE | re.ASCII)
+_PREFIX_RE = re.compile(r"^(?:oai:arxiv\.org:|arxiv:)\s*", re.IGNORECASE | re.ASCII)
 _ARXIV_HOSTS = ("arxiv.org", "www.arxiv.org", "export.arxiv.org", "rss.arxiv.org")
 _ID_PATH_RE = re.compile(r"^/(?:abs|pdf|html|papers)/(?P<rest>.+?)/?$")
-_DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
+_DOI_RE = re.compile(r"^10\.[0-9]{4,9}/\S+$")  # the registrant code in ASCII digits; the suffix is free
 _DOI_URL_PREFIX_RE = re.compile(r"^(?:https?://)?(?:dx\.)?doi\.org/", re.IGNORECASE)
 
 
@@ -63,7 +65,7 @@ def arxiv_id_in_link(url: str | None) -> str | None:
     if found is not None:
         return found
     last = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
-    if re.fullmatch(rf"{_NEW_ID}(?:v\d+)?", last):
+    if re.fullmatch(rf"{_NEW_ID}(?:v\d+)?", last, re.ASCII):
         return normalise_arxiv_id(last)
     return None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import calendar
-import codecs
 import json
 import re
 import time
@@ -16,6 +15,8 @@ import feedparser
 
 from digest.errors import SourceError
 from digest.records import PaperIn
+from digest.sources.checked import storable, storable_text
+from digest.sources.xmldoc import checked_document, decode, refuse_doctype
 
 T = TypeVar("T")
 
@@ -33,60 +34,22 @@ class EntrySkipped(Exception):
     """Raised by a converter for an entry that is deliberately not taken; counted, not warned about."""
 
 
-_PROLOG_LIMIT = 1 << 16  # real prologs are an XML declaration, perhaps a stylesheet and a comment
+NOTES = "digest_notes"  # key of the document check's notes in a parsed feed
 
 
 def refuse_unsafe_xml(body: bytes) -> None:
-    """Refuse a document type declaration before any XML parser sees the bytes.
-
-    feedparser expands internal entities itself ("billion laughs" costs seconds and hundreds of MB), and no
-    feed needs a DOCTYPE. Only the prolog is read, so the check costs microseconds whatever the body size.
-    """
-    prolog = _prolog_text(body)
-    position = 0
-    while True:
-        while position < len(prolog) and prolog[position] in " \t\r\n\ufeff":
-            position += 1
-        if prolog.startswith("<?", position):
-            terminator = "?>"
-        elif prolog.startswith("<!--", position):
-            terminator = "-->"
-        elif prolog.startswith("<!", position):
-            raise SourceError("refused: the document declares a DOCTYPE or entities (not allowed in feeds)")
-        else:
-            return
-        end = prolog.find(terminator, position)
-        if end < 0:
-            raise SourceError("refused: the XML prolog is unterminated or longer than 64 KB")
-        position = end + len(terminator)
-
-
-_WIDE_SIGNATURES = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-    (b"\x00\x00\x00<", "utf-32-be"),
-    (b"<\x00\x00\x00", "utf-32-le"),
-    (b"\x00<", "utf-16-be"),
-    (b"<\x00", "utf-16-le"),
-)
-
-
-def _prolog_text(body: bytes) -> str:
-    head = body[:_PROLOG_LIMIT]
-    for signature, encoding in _WIDE_SIGNATURES:
-        if head.startswith(signature):
-            return head.decode(encoding, errors="replace")
-    # Every other encoding a feed may declare spells the prolog's markup in ASCII bytes.
-    return head.removeprefix(codecs.BOM_UTF8).decode("latin-1")
+    """Refuse a document type declaration, read on the decoded text whatever the declared encoding."""
+    refuse_doctype(decode(body)[0])
 
 
 def parse_xml_feed(body: bytes) -> Any:
-    """feedparser on refused-if-hostile bytes, with its HTML sanitiser off: it mangles maths such as `a<b`;
-    text is sanitised by `text.clean_text` instead."""
-    refuse_unsafe_xml(body)
-    return feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+    """feedparser on the checked UTF-8 document (see `xmldoc`), with its HTML sanitiser off: it mangles
+    maths such as `a<b`; text is sanitised by `text.clean_text` instead. What the check changed is kept
+    under `NOTES`, for `collect` to warn about."""
+    document, notes = checked_document(body)
+    feed = feedparser.parse(document, sanitize_html=False, resolve_relative_uris=False)
+    feed[NOTES] = notes
+    return feed
 
 
 def looks_like_json(body: bytes) -> bool:
@@ -94,10 +57,25 @@ def looks_like_json(body: bytes) -> bool:
 
 
 def load_json(body: bytes, what: str) -> Any:
+    """The JSON document, or SourceError (one line) when the response as a whole cannot be read."""
     try:
-        return json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SourceError(f"{what}: invalid JSON ({exc})") from None
+        return json.loads(body.decode("utf-8-sig"), parse_int=_bounded_int)
+    except RecursionError:  # the decoder recurses once per level: "[" * 100_000 exhausts the stack
+        raise SourceError(f"{what}: invalid JSON (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise SourceError(f"{what}: invalid JSON ({storable_text(str(exc))[:200]})") from None
+
+
+_INT_DIGITS = 40
+_TOO_LARGE: int = 10**_INT_DIGITS
+
+
+def _bounded_int(literal: str) -> int:
+    """Python refuses int() of more than 4,300 digits (the whole document would fail); no count needs
+    more than 40, and a longer one still reads as too large, to be clamped with the entry's other values."""
+    if len(literal.lstrip("-")) <= _INT_DIGITS:
+        return int(literal)
+    return -_TOO_LARGE if literal.startswith("-") else _TOO_LARGE
 
 
 def utc_from_struct(value: time.struct_time | None) -> datetime | None:
@@ -107,7 +85,7 @@ def utc_from_struct(value: time.struct_time | None) -> datetime | None:
     return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
 
 
-_ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_ISO_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def utc_from_iso(value: object) -> datetime | None:
@@ -123,9 +101,17 @@ def utc_from_iso(value: object) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class Converted:
+    """A converter's paper with what it had to correct in the entry (one line each, warned about)."""
+
+    paper: PaperIn
+    fixes: tuple[str, ...] = ()
+
+
 def collect(
     entries: Iterable[T],
-    convert: Callable[[T], PaperIn],
+    convert: Callable[[T], PaperIn | Converted],
     name: Callable[[int, T], str],
     *,
     note: str | None = None,
@@ -134,31 +120,55 @@ def collect(
 ) -> ParseResult:
     """Convert each entry; a bad one is skipped with a warning naming it, never the whole response."""
     papers: list[PaperIn] = []
-    warnings: list[str] = [malformed] if (malformed := _malformed(feed)) else []
+    warnings = _feed_warnings(feed)
     skipped = 0
     for index, entry in enumerate(entries):
         try:
-            papers.append(convert(entry))
+            paper, fixes = _convert_one(entry, convert)
         except EntrySkipped:
             skipped += 1
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            continue
+        # Any exception: a converter reads untrusted data, and whatever one entry provokes costs that entry.
+        except Exception as exc:
             skipped += 1
-            warnings.append(f"skipped {name(index, entry)}: {_describe(exc)}")
+            warnings.append(f"skipped {_label(name, index, entry)}: {_describe(exc)}")
+            continue
+        papers.append(paper)
+        warnings.extend(f"{_label(name, index, entry)}: {fix}" for fix in fixes)
     return ParseResult(tuple(papers), skipped, tuple(warnings), note, total)
 
 
-def _malformed(feed: Any) -> str | None:
-    """feedparser recovers what it can from broken XML; say so, naming the problem."""
-    if feed is None or not feed.get("bozo"):
-        return None
-    reason = str(feed.get("bozo_exception") or "unknown problem").splitlines()[0]
-    return f"feed is not well-formed ({reason}); kept what could be read"
+def _convert_one(entry: T, convert: Callable[[T], PaperIn | Converted]) -> tuple[PaperIn, tuple[str, ...]]:
+    converted = convert(entry)
+    if isinstance(converted, PaperIn):
+        converted = Converted(converted)
+    paper, fixes = storable(converted.paper)
+    return paper, tuple(dict.fromkeys((*converted.fixes, *fixes)))
+
+
+def _label(name: Callable[[int, T], str], index: int, entry: T) -> str:
+    try:
+        return storable_text(name(index, entry))
+    except Exception:  # naming a broken entry must not fail in turn
+        return f"entry {index + 1}"
+
+
+def _feed_warnings(feed: Any) -> list[str]:
+    """What the document check changed, and that feedparser recovered what it could from broken XML."""
+    if feed is None:
+        return []
+    warnings = list(feed.get(NOTES, ()))
+    if feed.get("bozo"):
+        reason = str(feed.get("bozo_exception") or "unknown problem").splitlines()[0]
+        warnings.append(f"feed is not well-formed ({reason}); kept what could be read")
+    return warnings
 
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, KeyError):
-        return f"missing field {exc}"
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return storable_text(f"missing field {exc}")[:200]
+    text = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return storable_text(text)[:200]
 
 
 def entry_label(index: int, entry: Any) -> str:

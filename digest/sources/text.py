@@ -14,6 +14,7 @@ import unicodedata
 
 import nh3
 
+from digest.sources.checked import storable_text
 from digest.sources.latex import math_to_text
 
 _TAG_RE = re.compile(r"<\s*/?\s*[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?\s*>|<!--")
@@ -65,7 +66,7 @@ def clean_text(text: str | None, *, paragraphs: bool = True) -> str:
     one space."""
     if not text:
         return ""
-    result = text
+    result = storable_text(text)  # nh3 (Rust) raises on a lone surrogate: the whole entry would be lost
     for _ in range(_MAX_SANITISE_ROUNDS):
         if not looks_like_html(result):
             break

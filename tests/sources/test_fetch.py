@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,7 +17,7 @@ import pytest
 from loopback_http import LoopbackServer, Reply, Seen
 
 from digest.errors import SourceError
-from digest.sources.fetch import FetchResult, HTTPStatusError, fetch, make_client
+from digest.sources.fetch import FetchResult, HTTPStatusError, fetch, make_client, retry_after_seconds
 from digest.sources.kinds import parse
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -194,3 +195,8 @@ def test_no_more_than_the_per_host_limit_of_requests_is_in_flight_at_once(server
     results = run(six, per_host=2)
     assert [r.body for r in results] == [b"ok"] * 6
     assert peak[0] == 2
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "１２"])
+def test_a_retry_after_in_non_ascii_digits_is_no_retry_after(value: str) -> None:
+    assert retry_after_seconds(value, datetime(2026, 1, 1, tzinfo=UTC)) is None

@@ -82,3 +82,24 @@ def test_the_key_prefers_arxiv_then_doi_then_link() -> None:
     assert paper_key(None, None, "https://a/b") == "url:https://a/b"
     with pytest.raises(ValueError, match="needs an arXiv id"):
         paper_key(None, None, None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "２６０１.００１９４",  # full-width digits
+        "arXiv:٢٦٠١.٠٠١٩٤",  # Arabic-Indic digits
+        "https://arxiv.org/abs/２６０１.００１９４v1",
+        "math/０３０９１３６",
+        "2601.00194v２",
+        "hep-\u212ath/9901001",  # a Kelvin sign, which IGNORECASE would read as k
+    ],
+)
+def test_ids_spelled_with_non_ascii_digits_or_letters_are_not_arxiv_ids(text: str) -> None:
+    assert normalise_arxiv_id(text) is None
+    assert arxiv_id_in_link(f"https://tldr.takara.ai/p/{text}") is None
+
+
+def test_a_doi_whose_registrant_code_is_not_ascii_digits_is_not_a_doi() -> None:
+    assert normalise_doi("10.１１０１/2024.01.01.1234") is None
+    assert normalise_doi("10.1101/２０２４") == "10.1101/２０２４"  # the suffix is the registrant's to spell
