@@ -109,6 +109,8 @@ class FetchSettings(_Section):
 class DigestSettings(_Section):
     max_papers: int = Field(default=10, ge=1, le=50)
     catchup_days: int = Field(default=3, ge=1, le=30)
+    # A weekly digest holds the papers stored since the reader's previous one, looking back at most this far.
+    weekly_max_days: int = Field(default=10, ge=7, le=30)
     on_no_match: Literal["trending", "skip"] = "trending"
     default_send_hour: int = Field(default=7, ge=0, le=23)
     default_timezone: str = "UTC"
@@ -172,7 +174,7 @@ class SchedulerSettings(_Section):
     tick_seconds: float = Field(default=60.0, ge=1, le=3600)
     fetch_lead_hours: float = Field(default=1.0, ge=0, le=12)
     wait_for_papers_minutes: float = Field(default=30.0, ge=0, le=240)
-    retention_days: int = Field(default=180, ge=31)  # > catchup_days max (30): pruning drops sent_papers
+    retention_days: int = Field(default=180, ge=31)  # > catchup_days, weekly_max_days (30): drops sent_papers
     pending_expiry_days: float = Field(default=3.0, gt=0)
     max_missed_digests: int = Field(default=3, ge=1, le=30)
     misfire_grace_hours: float = Field(default=6.0, ge=1)

@@ -144,6 +144,7 @@ class DigestView:
     feed_url: str | None = None
     postal_address: str = ""
     trending_only: bool = False  # nothing matched: the items are what is trending
+    weekly: bool = False  # a weekly reader's digest: it says "this week", not "today"
 
 
 @dataclass(frozen=True, slots=True)

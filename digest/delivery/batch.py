@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from digest.context import Context
 from digest.delivery.report import DigestPicks, SendReport
+from digest.delivery.windows import WeeklyWindow, digest_size, exclusions
 from digest.embedding.vectors import vectors_for_ranking
 from digest.errors import DeliveryError, InterestError
 from digest.mail.compose import Links, digest_view
@@ -23,6 +24,7 @@ from digest.mail.mime_template import MessageTemplate
 from digest.rank import Profile, parse_interests, rank_iter, trending
 from digest.rank.index import StemCache
 from digest.records import Candidate, DigestItem, Ranked, RenderedEmail, pickled_by_fields
+from digest.schedule.cadence import is_weekly
 from digest.store.ledger import Claimed, Result, sent_paper_ids
 from digest.store.models import DeliveryStatus, Paper, Subscriber, SubscriberStatus
 from digest.store.papers import candidates_by_id, candidates_since, papers_by_id
@@ -59,6 +61,7 @@ class RunCache:
     stems: StemCache = field(default_factory=StemCache)  # the index's stem columns, for every batch
     papers: dict[int, Paper] = field(default_factory=dict)
     cards: dict[int, DigestItem] = field(default_factory=dict)  # see compose.digest_view
+    weekly: WeeklyWindow | None = None  # loaded by the first batch with a weekly reader
 
     def candidates_for(self, ctx: Context, session: Session, now: datetime) -> list[Candidate]:
         if self.candidates is None:
@@ -66,6 +69,11 @@ class RunCache:
                 session, now - timedelta(days=ctx.settings.digest.catchup_days)
             )
         return self.candidates
+
+    def weekly_for(self, ctx: Context, session: Session, now: datetime) -> WeeklyWindow:
+        if self.weekly is None:
+            self.weekly = WeeklyWindow.load(ctx, session, now)
+        return self.weekly
 
     def warm(self, ctx: Context, session: Session, now: datetime) -> None:
         """Load what every batch of the run shares (the candidates, the index's stem columns) ahead of the
@@ -88,23 +96,50 @@ def pick_papers(
     now: datetime,
     candidates: list[Candidate] | None = None,
     stems: StemCache | None = None,
+    weekly: WeeklyWindow | None = None,
 ) -> dict[int, DigestPicks]:
-    """Rank the papers new in the catch-up window for every subscriber at once."""
-    if candidates is None:
-        candidates = candidates_since(session, now - timedelta(days=ctx.settings.digest.catchup_days))
+    """Rank the papers new in the catch-up window for every daily (and weekdays) subscriber at once, and
+    those since each weekly subscriber's previous digest for the weekly ones (`weekly`, else loaded)."""
+    weeklies = [s for s in subscribers if is_weekly(s.cadence)]
+    others = [s for s in subscribers if not is_weekly(s.cadence)]
+    picks: dict[int, DigestPicks] = {}
+    if others or not weeklies:
+        if candidates is None:
+            candidates = candidates_since(session, now - timedelta(days=ctx.settings.digest.catchup_days))
+        picks.update(_pick_group(ctx, session, others, now, candidates, stems, {}))
+    if weeklies:
+        window = weekly or WeeklyWindow.load(ctx, session, now)
+        covered = window.covered(session, weeklies, now)
+        picks.update(_pick_group(ctx, session, weeklies, now, window.candidates, window.stems, covered))
+    return picks
+
+
+def _pick_group(
+    ctx: Context,
+    session: Session,
+    subscribers: Sequence[Subscriber],
+    now: datetime,
+    candidates: list[Candidate],
+    stems: StemCache | None,
+    covered: dict[int, frozenset[int]],
+) -> dict[int, DigestPicks]:
     ids = [subscriber.id for subscriber in subscribers]
     lowest = min((c.paper_id for c in candidates), default=0)  # no sent paper below it can be ranked
     sent, votes = sent_paper_ids(session, ids, lowest), feedback_for(session, ids)
-    profiles = []
+    profiles, sizes = [], {subscriber.id: digest_size(ctx, subscriber) for subscriber in subscribers}
     for subscriber in subscribers:
         try:
             interests = parse_interests(interests_text(subscriber))
         except InterestError as exc:
             log.error("subscriber %s has interests that no longer parse: %s", subscriber.id, exc)
             continue
-        profiles.append(
-            Profile(subscriber.id, interests, frozenset(sent[subscriber.id]), votes.get(subscriber.id, {}))
-        )
+        exclude = exclusions(sent, covered, subscriber.id)
+        profiles.append(Profile(subscriber.id, interests, exclude, votes.get(subscriber.id, {})))
+    # Ranked once at the batch's largest size: each reader's list is the top of it, cut to their own.
+    settings = ctx.rank_settings
+    largest = max(sizes.values(), default=settings.max_papers)
+    if largest != settings.max_papers:
+        settings = settings.model_copy(update={"max_papers": largest})
     voted = {paper_id for profile in profiles for paper_id in profile.feedback}
     feedback_papers = {c.paper_id: c for c in candidates_by_id(session, voted)}
     vectors = vectors_for_ranking(
@@ -113,8 +148,8 @@ def pick_papers(
         [c.paper_id for c in candidates],
         [p.subscriber_id for p in profiles],
     )
-    ranked = dict(rank_iter(candidates, profiles, ctx.rank_settings, now, feedback_papers, vectors, stems))
-    return _choose(ctx, candidates, profiles, ranked, now)
+    ranked = dict(rank_iter(candidates, profiles, settings, now, feedback_papers, vectors, stems))
+    return _choose(ctx, candidates, profiles, ranked, now, sizes)
 
 
 def _choose(
@@ -123,6 +158,7 @@ def _choose(
     profiles: Sequence[Profile],
     ranked: dict[int, list[Ranked]],
     now: datetime,
+    sizes: dict[int, int],
 ) -> dict[int, DigestPicks]:
     """Each subscriber's picks, or what is trending when nothing matched (unless no mail is wanted)."""
     on_skip = ctx.settings.digest.on_no_match == "skip"
@@ -135,14 +171,16 @@ def _choose(
             if profile.exclude
             else len(candidate_ids)
         )
-        chosen = ranked.get(profile.subscriber_id, [])
+        size = sizes[profile.subscriber_id]
+        chosen = ranked.get(profile.subscriber_id, [])[:size]
         if chosen or on_skip:
             picks[profile.subscriber_id] = DigestPicks(tuple(chosen), fresh)
         else:
             if by_popularity is None:
                 by_popularity = trending(candidates, ctx.rank_settings, now, len(candidates))
             # Trending is per paper, so dropping this subscriber's sent papers keeps the same order.
-            fallback = [r for r in by_popularity if r.paper_id not in profile.exclude][:TRENDING_FALLBACK]
+            fallback = [r for r in by_popularity if r.paper_id not in profile.exclude]
+            fallback = fallback[: min(size, TRENDING_FALLBACK)]
             picks[profile.subscriber_id] = DigestPicks(tuple(fallback), fresh, trending_only=True)
     return picks
 
@@ -159,6 +197,7 @@ def render_with(
     view = digest_view(
         ctx.settings, links, subscriber, day, picks.ranked, papers,
         new_count=picks.new_count, trending_only=picks.trending_only, cards=cards,
+        weekly=is_weekly(subscriber.cadence),
     )  # fmt: skip
     return ctx.renderer.digest(view), links
 
@@ -178,7 +217,9 @@ def prepare_batch(
     with report.timed("rank"):
         subscribers = load_subscribers(session, [c.subscriber_id for c in claimed])
         active = [s for s in subscribers.values() if s.status == SubscriberStatus.ACTIVE]
-        picks = pick_papers(ctx, session, active, now, cache.candidates_for(ctx, session, now), cache.stems)
+        weekly = cache.weekly_for(ctx, session, now) if any(is_weekly(s.cadence) for s in active) else None
+        candidates = cache.candidates_for(ctx, session, now)
+        picks = pick_papers(ctx, session, active, now, candidates, cache.stems, weekly)
         papers = cache.papers_for(session, {r.paper_id for p in picks.values() for r in p.ranked})
     jobs: list[Job] = []
     results: list[Result] = []

@@ -62,6 +62,7 @@ def digest_view(
     new_count: int,
     trending_only: bool = False,
     cards: dict[int, DigestItem] | None = None,
+    weekly: bool = False,
 ) -> DigestView:
     """`cards` (optional, reused across subscribers) keeps each paper's subscriber-independent fields, so
     shortening authors and cutting summaries happen once per paper per run instead of once per digest."""
@@ -78,6 +79,7 @@ def digest_view(
         feed_url=links.url(Purpose.FEED),
         postal_address=settings.mail.postal_address,
         trending_only=trending_only,
+        weekly=weekly,
     )
 
 

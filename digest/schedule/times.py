@@ -1,6 +1,7 @@
-"""Time maths for the schedule: pure functions of `now`, a time zone and a send hour.
+"""Time maths for the schedule: pure functions of `now`, a time zone, a send hour and a cadence.
 
-A digest belongs to a calendar date in the reader's zone and falls due at their send hour on that date.
+A digest belongs to a calendar date in the reader's zone and falls due at their send hour on that date;
+the cadence (`digest.schedule.cadence`) says which dates have one (every day, weekdays, one day a week).
 Daylight saving: when the hour is skipped (clocks jump forward) the digest goes out at the moment the
 clocks jump to; when it is repeated (clocks fall back) it goes out at its first occurrence, and the date
 key means the second occurrence finds it done. A date that does not exist in a zone at all (Samoa,
@@ -13,6 +14,8 @@ import functools
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from digest.schedule.cadence import DAILY, longest_gap_days, missed_limit, sends_on
 
 MINUTES_A_DAY = 24 * 60
 
@@ -53,50 +56,62 @@ def digest_date_of(due: datetime, timezone: str) -> date:
     return local_today(due, timezone)
 
 
-def send_time_from(day: date, timezone: str, send_hour: int) -> datetime:
-    """The due moment of the first date on or after `day` that exists in the zone."""
-    for offset in range(3):
+def send_time_from(day: date, timezone: str, send_hour: int, cadence: str = DAILY) -> datetime:
+    """The due moment of the first date on or after `day` that exists in the zone and is one of the
+    cadence's days (a week, plus a day a zone may skip, is as far as that can be)."""
+    for offset in range(9):
         candidate = day + timedelta(days=offset)
+        if not sends_on(cadence, candidate):
+            continue
         moment = send_time(candidate, timezone, send_hour)
         if digest_date_of(moment, timezone) == candidate:
             return moment
     raise ValueError(f"no send time found in {timezone} after {day}")  # pragma: no cover - no such zone
 
 
-def next_send_after(after: datetime, timezone: str, send_hour: int) -> datetime:
+def next_send_after(after: datetime, timezone: str, send_hour: int, cadence: str = DAILY) -> datetime:
     """The first due moment strictly after `after`."""
     day = local_today(after, timezone) - timedelta(days=1)
-    moment = send_time_from(day, timezone, send_hour)
+    moment = send_time_from(day, timezone, send_hour, cadence)
     while moment <= after:
-        moment = send_time_from(digest_date_of(moment, timezone) + timedelta(days=1), timezone, send_hour)
+        following = digest_date_of(moment, timezone) + timedelta(days=1)
+        moment = send_time_from(following, timezone, send_hour, cadence)
     return moment
 
 
-def first_send_at(now: datetime, timezone: str, send_hour: int, not_before: date | None = None) -> datetime:
-    """When a subscriber who becomes active (or changes hour or zone) at `now` is next due.
+def first_send_at(
+    now: datetime, timezone: str, send_hour: int, not_before: date | None = None, cadence: str = DAILY
+) -> datetime:
+    """When a subscriber who becomes active (or changes hour, zone or cadence) at `now` is next due.
 
     Their own today's digest, at once if the hour has passed, so a new reader does not wait a day; but
     never a date at or before one they already have (`not_before`), so moving west cannot repeat a day.
+    Today only counts when the cadence has a digest today; otherwise their next day that has one.
     """
     day = local_today(now, timezone)
     if not_before is not None and day < not_before:
         day = not_before
-    return send_time_from(day, timezone, send_hour)
+    return send_time_from(day, timezone, send_hour, cadence)
 
 
-def due_dates(next_at: datetime, now: datetime, timezone: str, send_hour: int, limit: int) -> list[date]:
+def due_dates(
+    next_at: datetime, now: datetime, timezone: str, send_hour: int, limit: int, cadence: str = DAILY
+) -> list[date]:
     """The dates due between `next_at` (the stored schedule) and `now`, oldest first, at most the last
-    `limit` of them: after a long outage the oldest are dropped instead of flooding the reader."""
+    `limit` of them: after a long outage the oldest are dropped instead of flooding the reader. A weekly
+    reader is owed only the latest (`cadence.missed_limit`): that digest covers the weeks missed."""
     if next_at > now:
         return []
-    start = max(next_at, now - timedelta(days=limit + 1))  # skip the iteration over a long outage
-    moment = send_time_from(digest_date_of(start, timezone), timezone, send_hour)
+    limit = missed_limit(cadence, limit)
+    lookback = timedelta(days=limit * longest_gap_days(cadence) + 1)
+    start = max(next_at, now - lookback)  # skip the iteration over a long outage
+    moment = send_time_from(digest_date_of(start, timezone), timezone, send_hour, cadence)
     if moment < next_at:
-        moment = next_send_after(moment, timezone, send_hour)
+        moment = next_send_after(moment, timezone, send_hour, cadence)
     days: list[date] = []
     while moment <= now:
         days.append(digest_date_of(moment, timezone))
-        moment = next_send_after(moment, timezone, send_hour)
+        moment = next_send_after(moment, timezone, send_hour, cadence)
     return days[-limit:]
 
 

@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from digest.schedule.cadence import CADENCES, DAILY
+
 # Stable constraint names, so Alembic can alter them on SQLite (batch mode) and PostgreSQL alike.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -127,13 +129,19 @@ class Paper(Base):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
-    __table_args__ = (CheckConstraint("send_hour >= 0 AND send_hour <= 23", name="send_hour"),)
+    __table_args__ = (
+        CheckConstraint("send_hour >= 0 AND send_hour <= 23", name="send_hour"),
+        CheckConstraint("cadence IN (" + ", ".join(f"'{c}'" for c in CADENCES) + ")", name="cadence"),
+        CheckConstraint("papers IS NULL OR (papers >= 1 AND papers <= 50)", name="papers"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     status: Mapped[str] = mapped_column(String(20), default=SubscriberStatus.PENDING)
     send_hour: Mapped[int] = mapped_column(Integer, default=7)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    cadence: Mapped[str] = mapped_column(String(16), default=DAILY, server_default=DAILY)
+    papers: Mapped[int | None]  # how many papers a digest holds; None: the `[digest] max_papers` setting
     token_version: Mapped[int] = mapped_column(default=1)
     bounce_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]

@@ -10,6 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from digest.errors import DigestError, NotFound
+from digest.schedule.cadence import DAILY
 from digest.store.db import among
 from digest.store.models import Feedback, Interest, Subscriber, SubscriberStatus
 
@@ -35,6 +36,8 @@ def add_subscriber(
     timezone: str,
     now: datetime,
     confirmed: bool,
+    cadence: str = DAILY,
+    papers: int | None = None,
 ) -> Subscriber:
     if find_subscriber(session, email, missing_ok=True) is not None:
         raise DigestError(f"{email} is already subscribed; use `digest interests` to change their interests")
@@ -43,6 +46,8 @@ def add_subscriber(
         status=SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING,
         send_hour=send_hour,
         timezone=timezone,
+        cadence=cadence,
+        papers=papers,
         created_at=now,
         confirmed_at=now if confirmed else None,
     )

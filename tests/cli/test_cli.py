@@ -271,3 +271,22 @@ def test_every_recorded_response_ingests_through_the_command_line(config: Path, 
         assert report["skipped"] == skipped, name
         again = json.loads(digest(tmp_path, *args, config=config).stdout)["sources"][0]
         assert again["new"] == 0, name  # the same response twice: one row per paper
+
+
+def test_subscribe_and_interests_set_the_cadence_and_the_digest_size(config: Path, tmp_path: Path) -> None:
+    added = digest(tmp_path, "subscribe", "ada@example.org", "--interests", "agents", "--confirmed",
+                   "--cadence", "Weekly:FRI", "--papers", "5", config=config)  # fmt: skip
+    assert (
+        added.stdout.strip()
+        == "subscribed ada@example.org: active; digest at 07:00 UTC, weekly on Fridays, 5 papers"
+    )
+    changed = digest(
+        tmp_path, "interests", "ada@example.org", "--cadence", "weekdays", "--papers", "0", config=config
+    )
+    assert changed.stdout.splitlines() == ["digest: on weekdays, 10 papers (the setting)", "agents"]
+    assert digest(tmp_path, "interests", "ada@example.org", config=config).stdout.splitlines() == ["agents"]
+    for option, value in (("--cadence", "weekly"), ("--papers", "51")):
+        refused = digest(tmp_path, "subscribe", "b@example.org", option, value, config=config, check=False)
+        assert refused.returncode == 2, refused.stderr
+    assert "unknown cadence" in digest(tmp_path, "interests", "ada@example.org", "--cadence", "hourly",
+                                       config=config, check=False).stderr  # fmt: skip
