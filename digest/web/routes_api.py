@@ -81,7 +81,7 @@ class AccountOut(BaseModel):
 
 class PreviewPaper(BaseModel):
     title: str
-    url: str
+    url: str | None = Field(description="The paper's http(s) link; null when its source gave no safe one.")
     explanation: str
 
 

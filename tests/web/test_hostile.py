@@ -6,10 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from conftest import NOW
 from starlette.testclient import TestClient
 from web_helpers import Clock, csrf_of
 
+from digest import sources
 from digest.context import Context
+from digest.delivery.send import preview
+from digest.rank import parse_interests
+from digest.store.db import transaction
+from digest.store.papers import upsert_papers
+from digest.store.subscribers import add_subscriber
 from digest.web import create_app
 from digest.web.ratelimit import WebLimits
 
@@ -40,3 +47,44 @@ def test_an_address_the_mail_builder_cannot_write_gets_422(
     assert api.json()["field"] == "email" and says in api.json()["detail"]
     link = client.post("/api/manage-link", json={"email": address})
     assert link.status_code == 422
+
+
+HOSTILE_FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<link>https://example.org/</link><description>d</description>
+<item><title>Speculative decoding for robots</title><link>javascript:alert(document.domain)</link>
+<description>We study speculative decoding in robots.</description><guid>x1</guid>
+<pubDate>Sat, 28 Nov 2026 08:00:00 GMT</pubDate></item></channel></rss>"""
+
+
+def _hostile_paper(ctx: Context) -> None:
+    parsed = sources.parse("feed", HOSTILE_FEED)
+    with transaction(ctx.sessions) as session:
+        upsert_papers(session, parsed.papers, NOW)
+
+
+def test_a_feeds_javascript_link_is_dropped_from_the_preview_page_and_the_api(
+    client: TestClient, ctx: Context
+) -> None:
+    _hostile_paper(ctx)
+    api = client.post("/api/preview", json={"interests": '"speculative decoding"'})
+    assert api.status_code == 200
+    assert [paper["title"] for paper in api.json()["papers"]] == ["Speculative decoding for robots"]
+    assert api.json()["papers"][0]["url"] is None
+    form = {"csrf_token": csrf_of(client.get("/").text), "email": "", **GOOD, "action": "preview"}
+    page = client.post("/subscribe", data=form)
+    assert page.status_code == 200 and "Speculative decoding for robots" in page.text
+    assert "javascript:" not in page.text.lower()
+
+
+def test_a_feeds_javascript_link_is_dropped_from_both_parts_of_the_email(ctx: Context) -> None:
+    _hostile_paper(ctx)
+    with transaction(ctx.sessions) as session:
+        add_subscriber(
+            session, "reader@example.org", parse_interests('"speculative decoding"'),
+            send_hour=7, timezone="UTC", now=NOW, confirmed=True,
+        )  # fmt: skip
+    shown = preview(ctx, "reader@example.org", NOW, None)
+    assert "Speculative decoding for robots" in shown.rendered.text
+    for part in (shown.rendered.html, shown.rendered.text):
+        assert "javascript:" not in part.lower()
+        assert 'href="#"' not in part  # dropped, not turned into a link to nowhere
