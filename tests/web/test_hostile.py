@@ -88,3 +88,16 @@ def test_a_feeds_javascript_link_is_dropped_from_both_parts_of_the_email(ctx: Co
     for part in (shown.rendered.html, shown.rendered.text):
         assert "javascript:" not in part.lower()
         assert 'href="#"' not in part  # dropped, not turned into a link to nowhere
+
+
+@pytest.mark.parametrize("path", ["/subscribed/", "/manage-link/?x=1", "/manage/some-token/", "/nowhere/"])
+def test_the_trailing_slash_redirect_goes_to_base_url_whatever_the_host_header(
+    client: TestClient, path: str
+) -> None:
+    answer = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+    if answer.status_code == 307:
+        assert answer.headers["location"].startswith(f"{SITE}/")
+        assert answer.headers["location"] == SITE + path.replace("/?", "?").rstrip("/")
+    else:
+        assert answer.status_code == 404
+    assert "evil.example" not in answer.headers.get("location", "")
