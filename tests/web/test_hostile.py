@@ -3,10 +3,12 @@ hostile links in feeds, a forged Host header. Each must get a clear 4xx (or a sa
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 import pytest
 from conftest import NOW
+from itsdangerous import URLSafeTimedSerializer
 from starlette.testclient import TestClient
 from web_helpers import Clock, csrf_of
 
@@ -101,3 +103,27 @@ def test_the_trailing_slash_redirect_goes_to_base_url_whatever_the_host_header(
     else:
         assert answer.status_code == 404
     assert "evil.example" not in answer.headers.get("location", "")
+
+
+ODD_PAYLOADS = [[10**20, 1], "ab", [1], {}, [1, 2, 3], [True, 1], [1.5, 1], ["1", "1"], [1, -1], None]
+
+
+def _signed(purpose: str, payload: object) -> str:
+    # Signed with the app's own secret and salt: only the payload is odd, so only its check can refuse it.
+    serializer = URLSafeTimedSerializer(
+        "test-secret", salt=f"digest.{purpose}", signer_kwargs={"digest_method": hashlib.sha256}
+    )
+    return str(serializer.dumps(payload))
+
+
+@pytest.mark.parametrize("payload", ODD_PAYLOADS, ids=repr)
+def test_a_validly_signed_odd_payload_is_not_found(client: TestClient, payload: object) -> None:
+    answers = {
+        "GET /manage": client.get(f"/manage/{_signed('manage', payload)}"),
+        "GET /api/manage": client.get(f"/api/manage/{_signed('manage', payload)}"),
+        "POST /unsubscribe": client.post(f"/unsubscribe/{_signed('unsubscribe', payload)}"),
+        "POST /api/unsubscribe": client.post(f"/api/unsubscribe/{_signed('unsubscribe', payload)}"),
+        "GET /digest": client.get(f"/digest/{_signed('digest', payload)}"),
+        "GET /confirm": client.get(f"/confirm/{_signed('confirm', payload)}"),
+    }
+    assert {route: answer.status_code for route, answer in answers.items()} == dict.fromkeys(answers, 404)
