@@ -32,7 +32,7 @@ from digest.delivery.send import preview, send_due
 from digest.errors import DigestError
 from digest.ingest import ingest_file, ingest_sources, select_sources
 from digest.mail.transports import make_transport
-from digest.store.db import upgrade
+from digest.store.db import shown_url, upgrade
 from digest.subscribers.addresses import normalise_address
 
 
@@ -67,7 +67,7 @@ def db_upgrade() -> None:
     """Create or upgrade the schema (Alembic `upgrade head`)."""
     ctx = open_context(check_schema=False)
     upgrade(ctx.engine)
-    click.echo(f"database {ctx.engine.url!r} is up to date")
+    click.echo(f"database {shown_url(ctx.engine.url)} is up to date")
 
 
 @main.command()
