@@ -9,6 +9,7 @@ one line naming the key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -187,6 +188,19 @@ class WebSettings(_Section):
     subscribe_per_address_per_hour: int = Field(default=3, ge=1)
     preview_per_ip_per_minute: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=65536, ge=8192, le=10_000_000)
+    # Proxies (addresses or networks) whose X-Forwarded-For / -Proto are believed; none by default, so a
+    # client cannot pick its own address (and dodge the per-IP limits) by sending the header itself.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network such as 10.0.0.0/8") from None
+        return value
 
 
 class Settings(_Section):

@@ -131,9 +131,32 @@ class Tokens:
         limit = MAX_AGE[purpose]
         max_age = None if limit is None else int(limit.total_seconds())
         try:
-            subscriber_id, version = self._serializer(purpose).loads(token, max_age=max_age)
+            payload = self._serializer(purpose).loads(token, max_age=max_age)
         except SignatureExpired:
             raise TokenError(f"this {purpose} link has expired", expired=True) from None
         except (BadSignature, ValueError, TypeError):
             raise TokenError(f"this {purpose} link is not valid") from None
-        return TokenClaims(int(subscriber_id), int(version))
+        claims = _claims(payload)
+        if claims is None:
+            raise TokenError(f"this {purpose} link is not valid")
+        return claims
+
+
+# What a database integer can hold (SQLite's driver raises OverflowError beyond 64 bits); a claim that
+# names no subscriber is then simply not found.
+_CLAIM_RANGE = range(-(2**63), 2**63)
+
+
+def _claims(payload: object) -> TokenClaims | None:
+    """The claims if the payload has exactly the shape `make` signs: [id, version], two ints in range.
+
+    A signed token is not a trusted shape: a leaked or guessed key (or an old format) could sign anything,
+    and "ab", [10**20, 1] or {} must end as "not valid", not as an error deeper down."""
+    if not isinstance(payload, list) or len(payload) != 2:
+        return None
+    subscriber_id, version = payload
+    if type(subscriber_id) is not int or type(version) is not int:  # bool and float are refused too
+        return None
+    if subscriber_id not in _CLAIM_RANGE or version not in _CLAIM_RANGE:
+        return None
+    return TokenClaims(subscriber_id, version)

@@ -18,7 +18,14 @@ from digest.cli import service as cli_service
 from digest.cli import subscribers as cli_subscribers
 from digest.cli.common import config_option, handles_errors, now_utc, open_context
 from digest.cli.demo import run_demo
-from digest.cli.report import print_json, print_outcomes, print_source_rows, print_sources, print_status
+from digest.cli.report import (
+    print_json,
+    print_outcomes,
+    print_source_rows,
+    print_sources,
+    print_status,
+    unfinished,
+)
 from digest.cli.runs import recorded_run
 from digest.context import Context
 from digest.delivery.send import Preview, preview, send_due
@@ -26,7 +33,7 @@ from digest.errors import DigestError
 from digest.ingest import ingest_file, ingest_sources, select_sources
 from digest.mail.transports import make_transport
 from digest.records import Ranked
-from digest.store.db import upgrade
+from digest.store.db import shown_url, upgrade
 from digest.subscribers.addresses import normalise_address
 
 
@@ -61,7 +68,7 @@ def db_upgrade() -> None:
     """Create or upgrade the schema (Alembic `upgrade head`)."""
     ctx = open_context(check_schema=False)
     upgrade(ctx.engine)
-    click.echo(f"database {ctx.engine.url!r} is up to date")
+    click.echo(f"database {shown_url(ctx.engine.url)} is up to date")
 
 
 @main.command()
@@ -158,6 +165,13 @@ def send(day: datetime | None, now_text: str | None, dry_run: bool, as_json: boo
     ctx, now = open_context(), _parse_now(now_text)
     report = _send(ctx, now, day.date() if day else None, dry_run)
     print_outcomes(report, as_json=as_json)
+    _fail_unless_done(ctx, report)
+
+
+def _fail_unless_done(ctx: Context, report: Any) -> None:
+    left = unfinished(ctx, report)
+    if left:
+        raise DigestError(left)
     if report.counts.get("failed") and not report.counts.get("sent"):
         raise DigestError("no digest could be delivered")
 
@@ -199,9 +213,12 @@ def run(as_json: bool) -> None:
     report = _send(ctx, now_utc(), None, False)
     if as_json:
         print_json({"sources": summary["sources"], "deliveries": [o.as_json() for o in report.outcomes]})
-        return
-    print_sources(reports)
-    print_outcomes(report, as_json=False)
+    else:
+        print_sources(reports)
+        print_outcomes(report, as_json=False)
+    _fail_unless_done(ctx, report)
+    if reports and all(source.error for source in reports):
+        raise DigestError("no source could be ingested; nothing new to send")
 
 
 @main.command("sources")

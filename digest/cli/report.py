@@ -13,7 +13,7 @@ from digest.context import Context
 from digest.delivery.report import SendReport
 from digest.ingest import SourceReport
 from digest.store.db import transaction
-from digest.store.ledger import status_counts
+from digest.store.ledger import backlog, status_counts
 from digest.store.models import Subscriber
 from digest.store.papers import count_papers
 from digest.store.runs import last_runs
@@ -71,6 +71,19 @@ def print_outcomes(report: SendReport, *, as_json: bool) -> None:
     click.echo(f"send: {counts}")
     if report.paused:
         click.echo(f"send {report.paused}")
+
+
+def unfinished(ctx: Context, report: SendReport) -> str | None:
+    """One line when the run stopped before its work was done (the error brake), saying what is left."""
+    if not report.paused:
+        return None
+    with transaction(ctx.sessions) as session:
+        left = backlog(session)
+    retries = f", retries from {_when(left.next_retry)}" if left.retry else ""
+    return (
+        f"sending {report.paused}; left: {left.pending} pending, {left.retry} retry; "
+        f"next try: the pending at the next `digest send` (or scheduler tick){retries}"
+    )
 
 
 def print_source_rows(ctx: Context, *, as_json: bool) -> None:

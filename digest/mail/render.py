@@ -34,7 +34,7 @@ from digest.resources import resource_path
 
 # Jinja2 delimiters; the HTML parser inside css-inline must hand every one of them back untouched.
 _JINJA_MARKUP = re.compile(r"\{[{%#].*?[}%#]\}", re.DOTALL)
-_SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+_WEB_SCHEMES = frozenset({"http", "https"})
 # A full stop after these is not the end of a sentence.
 _ABBREVIATIONS = frozenset({"e.g", "i.e", "al", "etc", "vs", "fig", "eq", "sec", "cf", "approx", "resp"})
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s+[A-Z0-9\"'(\[])")
@@ -111,13 +111,20 @@ def _ends_sentence(text: str, stop: int) -> bool:
     return word not in _ABBREVIATIONS and not (len(word) == 1 and word.isalpha())
 
 
-def safe_url(url: str | None) -> str:
-    """The URL if it is http(s) or mailto, else '#': feeds must not smuggle javascript: into a link."""
+def web_link(url: str | None) -> str | None:
+    """The one check every link the product emits passes (email HTML and text, pages, API JSON): the URL
+    if it is http(s) with a host, else None, and the link is dropped. Feeds are hostile: a javascript: or
+    data: link must not reach an href, whatever a CSP or a mail client would make of it."""
     if url and _WEB_HEAD.match(url) and url.isascii() and url.isprintable() and " " not in url:
         # Most links, among them every signed one (a new URL in each digest, which would only push the
         # papers' links out of the cache below): http(s), an ASCII host, nothing to strip, so no parsing.
         return url
     return _checked_url(url)
+
+
+def safe_url(url: str | None) -> str:
+    """`web_link` for an href that cannot be left out (our own links, from [web] base_url): '#' if unsafe."""
+    return web_link(url) or "#"
 
 
 # What urlsplit reads as scheme http(s) with a host it cannot refuse (ASCII, no brackets); with the rest in
@@ -127,14 +134,14 @@ _WEB_HEAD = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?=[/?#]|\Z)")
 
 
 @functools.lru_cache(maxsize=8192)
-def _checked_url(url: str | None) -> str:
-    if not url:
-        return "#"
+def _checked_url(url: str | None) -> str | None:
+    if not url or not url.strip().isprintable():
+        return None
     try:
-        scheme = urlsplit(url.strip()).scheme.lower()
+        parts = urlsplit(url.strip())
     except ValueError:
-        return "#"
-    return url.strip() if scheme in _SAFE_SCHEMES else "#"
+        return None
+    return url.strip() if parts.scheme.lower() in _WEB_SCHEMES and parts.netloc else None
 
 
 def signals(item: DigestItem) -> list[str]:
@@ -166,12 +173,12 @@ def _links(
 ) -> tuple[tuple[str, str], ...]:
     # Per paper, not per subscriber: memoised because every digest that shows the paper asks again.
     pairs = [("Abstract", url), ("PDF", pdf_url), ("Code", code_url), ("Hugging Face", hf_url)]
-    return tuple((label, link) for label, link in pairs if link and safe_url(link) != "#")
+    return tuple((label, safe) for label, link in pairs if (safe := web_link(link)))
 
 
 def feedback_links(item: DigestItem) -> list[tuple[str, str]]:
     pairs = [("More like this", item.more_url), ("Less like this", item.less_url)]
-    return [(label, url) for label, url in pairs if url and safe_url(url) != "#"]
+    return [(label, safe) for label, url in pairs if (safe := web_link(url))]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -227,6 +234,7 @@ def _environment(templates: Path) -> Environment:
     env.filters.update(
         highlight=highlight,
         safe_url=safe_url,
+        web_link=web_link,
         long_date=long_date,
         short_date=short_date,
         signals=signals,

@@ -77,7 +77,7 @@ async def serve(
     options = options or ctx.settings.scheduler
     with _sending_rights(ctx):
         app = (app_factory or _default_app)(ctx)
-        server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+        server = _Server(web_server_config(app, host, port, ctx.settings.web.trusted_proxies))
         mail = transport or make_transport(ctx.settings)
         leader = leadership(ctx.engine)
         registry = metrics or process_metrics()
@@ -101,6 +101,16 @@ async def serve(
             unwatch()
             await mail.close()
             log.info("stopped")
+
+
+def web_server_config(app: Any, host: str, port: int, trusted_proxies: list[str]) -> uvicorn.Config:
+    """uvicorn believes forwarded headers only from the proxies named in [web] trusted_proxies: by
+    default it trusts any loopback client, so a client on the same host (or behind a proxy that passes
+    the header on) could name any address and pass the per-IP rate limits."""
+    return uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False,
+        proxy_headers=bool(trusted_proxies), forwarded_allow_ips=list(trusted_proxies) or None,
+    )  # fmt: skip
 
 
 def _ledger_counts(ctx: Context) -> dict[str, int]:

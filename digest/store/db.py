@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import ColumnElement, Engine, Integer, any_, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
@@ -36,6 +36,16 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
     return create_engine(url, pool_pre_ping=True)
+
+
+def shown_url(url: URL | str) -> str:
+    """The URL to show in messages: the password hidden, whether in the user-info or `?password=`."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if "password" not in parsed.query:
+        return parsed.render_as_string(hide_password=True)
+    # Rendering quotes the query's values: "***" would read %2A%2A%2A, unlike the user-info form's.
+    masked = parsed.update_query_dict({"password": "MASKED"}).render_as_string(hide_password=True)
+    return masked.replace("password=MASKED", "password=***")
 
 
 def among(
@@ -93,7 +103,7 @@ def upgrade(engine: Engine) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as exc:
-        raise DigestError(f"cannot reach the database {engine.url!r}: {_first_line(exc)}") from None
+        raise DigestError(f"cannot reach the database {shown_url(engine.url)}: {_first_line(exc)}") from None
 
 
 def require_current_schema(engine: Engine) -> None:
@@ -103,10 +113,10 @@ def require_current_schema(engine: Engine) -> None:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
     except OperationalError as exc:
-        raise ConfigError(f"cannot reach the database {engine.url!r}: {_first_line(exc)}") from None
+        raise ConfigError(f"cannot reach the database {shown_url(engine.url)}: {_first_line(exc)}") from None
     if current != head:
         state = "has no schema" if current is None else f"is at revision {current}, the code needs {head}"
-        raise DigestError(f"the database {engine.url!r} {state}: run `digest db upgrade`")
+        raise DigestError(f"the database {shown_url(engine.url)} {state}: run `digest db upgrade`")
 
 
 def _first_line(exc: BaseException) -> str:

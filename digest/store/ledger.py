@@ -270,6 +270,23 @@ def status_counts(session: Session) -> dict[str, int]:
     return {str(status): int(count) for status, count in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What a run left undone: rows waiting for the next run, retries and when the first is due."""
+
+    pending: int
+    retry: int
+    next_retry: datetime | None
+
+
+def backlog(session: Session) -> Backlog:
+    counts = status_counts(session)
+    first = session.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(Delivery.status == DeliveryStatus.RETRY)
+    )
+    return Backlog(counts.get(DeliveryStatus.PENDING, 0), counts.get(DeliveryStatus.RETRY, 0), first)
+
+
 def sent_on(session: Session, subscriber_id: int, day: date) -> Delivery | None:
     """The subscriber's digest of `day`, if it was sent."""
     return session.scalar(

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from digest.context import Context
 from digest.errors import InterestError
 from digest.mail.compose import Links, digest_view
+from digest.mail.render import web_link
 from digest.rank import Interests, Profile, parse_interests, rank, trending
 from digest.records import Candidate, Ranked
 from digest.store.db import transaction
@@ -27,7 +28,7 @@ PREVIEW_LIMIT = 5
 @dataclass(frozen=True, slots=True)
 class PreviewItem:
     title: str
-    url: str
+    url: str | None  # None when the feed's link is not http(s): the link is dropped, the paper kept
     explanation: str
 
 
@@ -73,7 +74,7 @@ def preview_matches(ctx: Context, interests: Interests, now: datetime) -> list[P
         picks = rank(candidates, [Profile(0, interests)], settings, now).get(0, [])
         papers = papers_by_id(session, [pick.paper_id for pick in picks])
         return [
-            PreviewItem(papers[p.paper_id].title, papers[p.paper_id].url, p.explanation)
+            PreviewItem(papers[p.paper_id].title, web_link(papers[p.paper_id].url), p.explanation)
             for p in picks
             if p.paper_id in papers
         ]

@@ -23,7 +23,7 @@ from digest.web import routes_api, routes_feed, routes_links, routes_pages, rout
 from digest.web.csrf import Csrf
 from digest.web.errors import install_error_handlers
 from digest.web.ratelimit import RateLimiter, WebLimits
-from digest.web.security import BodyLimit, SecurityHeaders
+from digest.web.security import BodyLimit, SecurityHeaders, SlashRedirect
 from digest.web.state import WebState, page_environment
 
 __all__ = ["WebLimits", "create_app"]
@@ -47,7 +47,6 @@ def create_app(
         raise ConfigError(
             "web.secret_key is the example value; set a long random one (DIGEST_WEB__SECRET_KEY)"
         )
-    web = ctx.settings.web
     chosen = limits or WebLimits(
         subscribe_per_ip_per_hour=web.subscribe_per_ip_per_hour,
         subscribe_per_address_per_hour=web.subscribe_per_address_per_hour,
@@ -74,6 +73,7 @@ def create_app(
     for module in (routes_pages, routes_papers, routes_feed, routes_links, routes_api):
         app.include_router(module.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    SlashRedirect(app.router, web.base_url)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=chosen.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so even a 413 carries the headers

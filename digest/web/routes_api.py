@@ -3,19 +3,22 @@ the same answer whatever an address's state, tokens in the path as the only auth
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from digest.context import Context
 from digest.rank.interests import MAX_CHARS
 from digest.subscribers import actions as subscriptions
 from digest.subscribers.actions import Account
-from digest.subscribers.mails import deliver_mail
+from digest.subscribers.mails import Mail
 from digest.subscribers.pages import preview_matches
 from digest.tokens import Purpose
+from digest.web.later import after_answer
 from digest.web.ratelimit import preview_limit, subscribe_limits
 from digest.web.state import State, client_ip
 
@@ -78,7 +81,7 @@ class AccountOut(BaseModel):
 
 class PreviewPaper(BaseModel):
     title: str
-    url: str
+    url: str | None = Field(description="The paper's http(s) link; null when its source gave no safe one.")
     explanation: str
 
 
@@ -109,10 +112,12 @@ async def api_subscribe(
         body.timezone or defaults.default_timezone,
     )
     subscribe_limits(state.limiter, state.limits, client_ip(request), address)
-    mail = await run_in_threadpool(subscriptions.subscribe, state.ctx, address, wish, state.clock())
-    if mail is not None:
-        background.add_task(deliver_mail, state.ctx, state.open_transport, mail)
+    after_answer(background, state, partial(_subscribe, wish=wish), address)
     return Accepted(message=ACCEPTED)
+
+
+def _subscribe(ctx: Context, address: str, now: datetime, *, wish: subscriptions.Preferences) -> Mail | None:
+    return subscriptions.subscribe(ctx, address, wish, now)
 
 
 @router.post("/manage-link", status_code=202, response_model=Accepted, responses=_errors(429))
@@ -123,9 +128,7 @@ async def api_manage_link(
     subscribe_limits(state.limiter, state.limits, client_ip(request), None)
     address = subscriptions.check_address(body.email)
     subscribe_limits(state.limiter, state.limits, client_ip(request), address)
-    mail = await run_in_threadpool(subscriptions.request_manage_link, state.ctx, address, state.clock())
-    if mail is not None:
-        background.add_task(deliver_mail, state.ctx, state.open_transport, mail)
+    after_answer(background, state, subscriptions.request_manage_link, address)
     return Accepted(message=LINK_SENT)
 
 

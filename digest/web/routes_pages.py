@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import partial
+
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from digest.context import Context
 from digest.store.db import reachable
 from digest.subscribers import actions as subscriptions
-from digest.subscribers.mails import Mail, deliver_mail
+from digest.subscribers.actions import Preferences
+from digest.subscribers.mails import Mail
 from digest.subscribers.pages import preview_matches
 from digest.web.forms import check_subscription, read_form
+from digest.web.later import after_answer
 from digest.web.ratelimit import preview_limit, subscribe_limits
 from digest.web.state import State, WebState, client_ip
 
@@ -54,18 +60,13 @@ async def subscribe(request: Request, background: BackgroundTasks, state: State)
         )
     assert checked.address is not None  # checked above with need_address
     subscribe_limits(state.limiter, state.limits, client_ip(request), checked.address)
-    mail = await run_in_threadpool(
-        subscriptions.subscribe, state.ctx, checked.address, checked.wish, state.clock()
-    )
-    _send_later(background, state, mail)
-    # The same answer whatever the address's state: nothing here may say whether it is subscribed.
+    # The same answer, after the same work, whatever the address's state: the lookup comes after it.
+    after_answer(background, state, partial(_subscribe, wish=checked.wish), checked.address)
     return RedirectResponse("/subscribed", status_code=303)
 
 
-def _send_later(background: BackgroundTasks, state: WebState, mail: Mail | None) -> None:
-    # After the answer is sent, so how long the mail takes cannot tell anything either.
-    if mail is not None:
-        background.add_task(deliver_mail, state.ctx, state.open_transport, mail)
+def _subscribe(ctx: Context, address: str, now: datetime, *, wish: Preferences) -> Mail | None:
+    return subscriptions.subscribe(ctx, address, wish, now)
 
 
 @router.get("/subscribed")
@@ -88,8 +89,7 @@ async def manage_link(request: Request, background: BackgroundTasks, state: Stat
     except subscriptions.FieldError as exc:
         return state.page(request, "manage_link.html", status=422, email=email, error=str(exc))
     subscribe_limits(state.limiter, state.limits, client_ip(request), address)
-    mail = await run_in_threadpool(subscriptions.request_manage_link, state.ctx, address, state.clock())
-    _send_later(background, state, mail)
+    after_answer(background, state, subscriptions.request_manage_link, address)
     return RedirectResponse("/manage-link/sent", status_code=303)
 
 

@@ -7,6 +7,8 @@ to the papers they link to.
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
+from starlette.responses import RedirectResponse
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PAGE_CSP = (
@@ -90,3 +92,28 @@ async def _too_large(send: Send) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class SlashRedirect:
+    """Starlette's trailing-slash redirect, to `base_url` instead of the request's Host header: the
+    router's own one built its Location from the Host header, so `GET /subscribed/` with
+    `Host: evil.example` was sent on to http://evil.example/subscribed. Installed as the router's
+    fallback (it runs only when no route matched), with the router's own redirect turned off."""
+
+    def __init__(self, router: Router, base_url: str) -> None:
+        self._router = router
+        self._fallback = router.default
+        self._base = base_url.rstrip("/")
+        router.redirect_slashes = False
+        router.default = self
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] == "http" and path != "/" and path.endswith("/"):
+            other = {**scope, "path": path.rstrip("/")}
+            if any(route.matches(other)[0] is not Match.NONE for route in self._router.routes):
+                query = scope.get("query_string", b"").decode("latin-1")
+                location = self._base + other["path"] + (f"?{query}" if query else "")
+                await RedirectResponse(location, status_code=307)(scope, receive, send)
+                return
+        await self._fallback(scope, receive, send)

@@ -68,7 +68,8 @@ def web_state(request: Request) -> WebState:
 
 
 def client_ip(request: Request) -> str:
-    # Behind a proxy, uvicorn's --proxy-headers (with --forwarded-allow-ips) puts the real client here.
+    # The connection's peer; behind a proxy named in [web] trusted_proxies, the client it forwarded for
+    # (uvicorn rewrites the scope then, and believes no forwarded header from anyone else).
     return request.client.host if request.client else "unknown"
 
 

@@ -12,7 +12,7 @@ from markupsafe import Markup
 from markupsafe import escape as escape_text
 
 from digest.mail.highlight import highlight
-from digest.mail.render import Renderer, safe_url, shorten_authors, summarise
+from digest.mail.render import Renderer, safe_url, shorten_authors, summarise, web_link
 from digest.records import DigestItem, DigestView
 from digest.resources import resource_path
 
@@ -135,7 +135,7 @@ def test_remembered_paper_links_and_signals_follow_each_item(renderer: Renderer)
 
 
 def test_urls_passed_without_parsing_are_exactly_those_the_parser_passes() -> None:
-    """safe_url's shortcut for plain http(s) URLs, against the parsing path on generated URLs."""
+    """web_link's shortcut for plain http(s) URLs, against the parsing path on generated URLs."""
     import random
     import re
 
@@ -152,12 +152,15 @@ def test_urls_passed_without_parsing_are_exactly_those_the_parser_passes() -> No
         head = rng.choice(heads[:2] if plain else heads) + rng.choice(hosts[:2] if plain else hosts)
         url = head + "".join(rng.choices(tails, k=rng.randint(0, 3)))
         taken += re.fullmatch(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:[/?#][\x21-\x7e]*)?", url) is not None
-        assert safe_url(url) == _checked_url.__wrapped__(url), repr(url)
+        assert web_link(url) == _checked_url.__wrapped__(url), repr(url)
     assert taken > 1000
 
 
-def test_only_web_and_mail_links_survive() -> None:
+def test_only_web_links_survive() -> None:
     assert safe_url("https://arxiv.org/abs/1") == "https://arxiv.org/abs/1"
+    assert web_link("mailto:a@example.org") is None  # no link the product emits is anything but http(s)
+    assert web_link("https:///no-host") is None
+    assert web_link("javascript:alert(1)") is None
     assert safe_url("javascript:alert(1)") == "#"
     assert safe_url(" JavaScript:alert(1)") == "#"
     assert safe_url("data:text/html,hi") == "#"
