@@ -24,8 +24,15 @@ KEY_BYTES = 32  # 256 bits
 def generated_key(engine: Engine, name: str = LINK_KEY) -> tuple[str, bool]:
     """(the installation's key of that name, whether this call created it).
 
-    Insert-if-absent, then read: two commands starting at once on a fresh database both end with the one
-    key that won the insert."""
+    A read first: once the key exists no caller takes SQLite's write lock (a command may ask for it while
+    its own write transaction holds that lock). Else insert-if-absent, then read: two commands starting at
+    once on a fresh database both end with the one key that won the insert."""
+    sessions = make_sessions(engine)
+    query = select(InstanceSecret.value).where(InstanceSecret.name == name)
+    with transaction(sessions) as session:
+        found = session.scalar(query)
+    if found is not None:
+        return found, False
     candidate = secrets.token_urlsafe(KEY_BYTES)
     insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
     statement = (
@@ -33,8 +40,8 @@ def generated_key(engine: Engine, name: str = LINK_KEY) -> tuple[str, bool]:
         .values(name=name, value=candidate, created_at=datetime.now(UTC))
         .on_conflict_do_nothing(index_elements=["name"])
     )
-    with transaction(make_sessions(engine)) as session:
+    with transaction(sessions) as session:
         session.execute(statement)
-        value = session.scalar(select(InstanceSecret.value).where(InstanceSecret.name == name))
+        value = session.scalar(query)
     assert value is not None  # inserted above, or already there
     return value, value == candidate
