@@ -29,7 +29,7 @@ def generated_key(engine: Engine, name: str = LINK_KEY) -> tuple[str, bool]:
     once on a fresh database both end with the one key that won the insert."""
     sessions = make_sessions(engine)
     query = select(InstanceSecret.value).where(InstanceSecret.name == name)
-    with transaction(sessions) as session:
+    with sessions() as session:  # a deferred read: never waits, even on a lock this thread holds
         found = session.scalar(query)
     if found is not None:
         return found, False
