@@ -1,7 +1,7 @@
 """subscribers: cadence (daily, weekdays, weekly:<day>) and papers per digest
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-29 10:00:00.000000
 
 Follows 0004 (the instance secret key), which landed alongside.
