@@ -109,7 +109,7 @@ def settings_for(url: str, port: int, workdir: Path, helpers: int) -> Settings:
         "mail": {"transport": "smtp", "from_address": "digest@bench.example.org",
                  "maildir": str(workdir / "out")},
         "smtp": {"host": "127.0.0.1", "port": port, "security": "plain", "timeout": 60},
-        "web": {"base_url": "https://bench.example.org", "secret_key": "bench-secret"},
+        "web": {"base_url": "https://bench.example.org", "secret_key": "bench-" + "0123456789" * 3},
     })  # fmt: skip
 
 

@@ -23,7 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from digest.errors import ConfigError
 
 ENV_PREFIX = "DIGEST_"
-EXAMPLE_SECRET = "change-me"  # noqa: S105 - the placeholder the app refuses outside the demo
+EXAMPLE_SECRET = "change-me"  # noqa: S105 - an old example value, refused like any placeholder
+MIN_SECRET_BYTES = 32  # 256 bits: a shorter key is guessable offline from one token in a mail
+# Values published in this repository (its example file and docker-compose's old fallback), compared
+# stripped and case-folded: anyone can sign links with them.
+PLACEHOLDER_SECRETS = frozenset({EXAMPLE_SECRET, "changeme", "please-set-digest_secret_key", "secret"})
 
 
 class _Section(BaseModel):
@@ -183,7 +187,8 @@ class SchedulerSettings(_Section):
 
 class WebSettings(_Section):
     base_url: str = "http://localhost:8000"
-    secret_key: str = EXAMPLE_SECRET
+    # None: the first command that needs one generates a key and keeps it in the database (store/secrets).
+    secret_key: str | None = None
     subscribe_per_ip_per_hour: int = Field(default=10, ge=1)
     subscribe_per_address_per_hour: int = Field(default=3, ge=1)
     preview_per_ip_per_minute: int = Field(default=30, ge=1)
@@ -201,6 +206,11 @@ class WebSettings(_Section):
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or network such as 10.0.0.0/8") from None
         return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret(cls, value: str | None) -> str | None:
+        return None if value is None else check_secret_key(value)
 
 
 class Settings(_Section):
@@ -231,6 +241,21 @@ def check_timezone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
     return value
+
+
+def check_secret_key(value: str) -> str:
+    """A configured key as it is, or ValueError: forged links must not be one guess away."""
+    if value.strip().casefold() in PLACEHOLDER_SECRETS:
+        raise ValueError("is a placeholder published with digest; " + _KEY_ADVICE)
+    if len(value.encode("utf-8")) < MIN_SECRET_BYTES:
+        raise ValueError(f"is shorter than {MIN_SECRET_BYTES} bytes; " + _KEY_ADVICE)
+    return value
+
+
+_KEY_ADVICE = (
+    "set a random one (python -c 'import secrets; print(secrets.token_hex(32))') "
+    "or leave it unset to have one generated"
+)
 
 
 def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:

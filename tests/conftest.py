@@ -68,7 +68,10 @@ def make_settings(database_url: str, tmp_path: Path, **sections: dict[str, objec
     data: dict[str, object] = {
         "database": {"url": database_url},
         "mail": {"maildir": str(tmp_path / "outbox"), "from_address": "digest@papers.example.org"},
-        "web": {"base_url": "https://papers.example.org", "secret_key": "test-secret"},
+        "web": {
+            "base_url": "https://papers.example.org",
+            "secret_key": "test-secret-0123456789abcdef0123456789",
+        },
     }
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values}  # type: ignore[dict-item]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -100,3 +101,46 @@ def test_the_command_line_exits_2_on_bad_configuration(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().startswith("digest: configuration error: bad setting smtp.port")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# Every value the issue forged links with or recovered in a few guesses, and the published placeholders.
+WEAK_KEYS = [
+    "",
+    "a",
+    "secret",
+    "change-me",
+    "CHANGE-ME",
+    "change-me ",
+    " Change-Me\t",
+    "please-set-DIGEST_SECRET_KEY",
+]
+WEAK_KEYS += ["x" * 31, "é" * 15]  # 31 and 30 bytes
+
+
+@pytest.mark.parametrize("key", WEAK_KEYS)
+def test_a_weak_or_published_secret_key_is_refused_with_one_line(key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, environ={"DIGEST_WEB__SECRET_KEY": key})
+    assert str(caught.value).startswith("bad setting web.secret_key: ")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_long_random_secret_key_is_kept_and_none_is_the_default(tmp_path: Path) -> None:
+    assert load_settings(None, environ={}).web.secret_key is None
+    key = tmp_path / "key"
+    key.write_text("k" * 32 + "\n")
+    assert load_settings(None, environ={"DIGEST_WEB__SECRET_KEY_FILE": str(key)}).web.secret_key == "k" * 32
+
+
+@pytest.mark.parametrize("command", [["status"], ["send", "--dry-run"], ["preview", "a@b.org"], ["demo"]])
+def test_every_command_exits_2_on_a_placeholder_secret_key(tmp_path: Path, command: list[str]) -> None:
+    environ = {**os.environ, "DIGEST_WEB__SECRET_KEY": "change-me"}
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", *command], cwd=tmp_path, capture_output=True, text=True, env=environ
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(
+        "digest: configuration error: bad setting web.secret_key: is a placeholder"
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "digest.db").exists()  # refused before anything was opened

@@ -47,6 +47,9 @@ def open_context(*, check_schema: bool = True) -> Context:
     ctx = Context.open(settings)
     if check_schema:
         require_current_schema(ctx.engine)
+        # Now, not at the first signature: generating it inside a command's write transaction would wait
+        # on that transaction's own SQLite lock.
+        ctx.secret_key  # noqa: B018 - checked or generated for its side effect
     return ctx
 
 

@@ -40,6 +40,7 @@ Echo = Callable[[str], None]
 
 def run_demo(ctx: Context, now: datetime, echo: Echo, *, offline: bool = False) -> list[Outcome]:
     upgrade(ctx.engine)
+    ctx.secret_key  # noqa: B018 - generated before any write transaction that signs (see cli.common)
     echo(f"database: {ctx.engine.url.render_as_string(hide_password=True)}")
     _load_papers(ctx, now, echo, offline)
     subscribers = _reset_demo_subscribers(ctx, now)

@@ -237,3 +237,14 @@ class Run(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class InstanceSecret(Base):
+    """A secret this installation made for itself: the link-signing key when none is configured. Kept in
+    the database so every command and every host of one installation finds the same one."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

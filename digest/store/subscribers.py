@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import inspect, or_, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from digest.errors import DigestError, NotFound
@@ -58,10 +58,12 @@ def add_subscriber(
 
 
 def set_interests(subscriber: Subscriber, interests: Interests) -> None:
+    session = object_session(subscriber)
+    if session is not None and inspect(subscriber).persistent:
+        _lock_interests(session, subscriber)
     # A topic that stays keeps its vector: embedding is the slow part of the hybrid ranker.
     kept = {row.query: (row.embedding, row.embedding_model) for row in subscriber.interests}
     subscriber.interests.clear()
-    session = object_session(subscriber)
     if session is not None:  # delete the old topics first: the unit of work inserts before it deletes
         session.flush()
     for index, topic in enumerate(interests.topics):
@@ -69,6 +71,18 @@ def set_interests(subscriber: Subscriber, interests: Interests) -> None:
         subscriber.interests.append(
             Interest(position=index, query=topic.text, embedding=vector, embedding_model=model)
         )
+
+
+def _lock_interests(session: Session, subscriber: Subscriber) -> None:
+    """Hold the subscriber's row until commit, then read their topics again.
+
+    Two saves of one manage page at once each deleted the topics they had read and inserted positions
+    0..n: on PostgreSQL the second insert then met the first's rows (UniqueViolation
+    uq_interests_subscriber_id, 21 of 30 double clicks). Behind the row lock the second save waits for the
+    first to commit and replaces what it wrote. SQLite has no FOR UPDATE (SQLAlchemy leaves it out); there
+    `transaction()` already holds the database's write lock from BEGIN IMMEDIATE."""
+    session.execute(select(Subscriber.id).where(Subscriber.id == subscriber.id).with_for_update())
+    session.refresh(subscriber, ["interests"])
 
 
 def interests_text(subscriber: Subscriber) -> str:

@@ -13,9 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from digest import __version__
-from digest.config import EXAMPLE_SECRET
 from digest.context import Context
-from digest.errors import ConfigError
 from digest.mail.transports import Transport, make_transport
 from digest.metrics import metrics_endpoint
 from digest.resources import resource_path
@@ -41,12 +39,11 @@ def create_app(
     open_transport: Callable[[], Transport] | None = None,
     clock: Callable[[], datetime] = _now,
 ) -> FastAPI:
-    """The app for these settings. Refuses the example secret key unless this is the demo."""
+    """The app for these settings. A weak configured secret key raises ConfigError here (ctx.secret_key);
+    none configured, the installation's generated one is used, the demo's included (`demo` is kept for
+    callers and changes nothing)."""
     web = ctx.settings.web
-    if web.secret_key == EXAMPLE_SECRET and not demo:
-        raise ConfigError(
-            "web.secret_key is the example value; set a long random one (DIGEST_WEB__SECRET_KEY)"
-        )
+    secret_key = ctx.secret_key  # checked or generated before anything is served
     chosen = limits or WebLimits(
         subscribe_per_ip_per_hour=web.subscribe_per_ip_per_hour,
         subscribe_per_address_per_hour=web.subscribe_per_address_per_hour,
@@ -64,7 +61,7 @@ def create_app(
         ctx=ctx,
         limits=chosen,
         limiter=RateLimiter(),
-        csrf=Csrf(web.secret_key, secure=web.base_url.startswith("https://")),
+        csrf=Csrf(secret_key, secure=web.base_url.startswith("https://")),
         open_transport=open_transport or (lambda: make_transport(ctx.settings)),
         clock=clock,
         env=page_environment(),

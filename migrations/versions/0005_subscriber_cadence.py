@@ -1,10 +1,10 @@
 """subscribers: cadence (daily, weekdays, weekly:<day>) and papers per digest
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-29 10:00:00.000000
 
-Named 0005 because another branch may land a 0004 first: then `down_revision` must be re-pointed to it.
+Follows 0004 (the instance secret key), which landed alongside.
 Existing subscribers stay daily (the server default) with the configured digest size (papers NULL).
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -114,7 +114,7 @@ def _config(settings: Settings, tmp_path: Path, name: str, **sections: str) -> P
     lines = [
         "sources = []",
         f'[database]\nurl = "{settings.database.url}"',
-        '[web]\nsecret_key = "test-secret"',
+        '[web]\nsecret_key = "test-secret-0123456789abcdef0123456789"',
         f'[mail]\nmaildir = "{tmp_path / "outbox"}"\nfrom_address = "digest@papers.example.org"',
     ]
     for section, body in sections.items():

@@ -143,11 +143,11 @@ def test_forged_tampered_and_misdirected_tokens_are_refused(ctx: Context) -> Non
 def test_an_expired_manage_link_is_refused_as_expired(ctx: Context) -> None:
     _subscribed(ctx)
     row = _row(ctx)
-    old = expired_token(ctx.settings.web.secret_key, "manage", row.id, row.token_version)
+    old = expired_token(ctx.secret_key, "manage", row.id, row.token_version)
     with pytest.raises(TokenError, match="expired") as caught:
         account(ctx, Purpose.MANAGE, old)
     assert caught.value.expired
-    old_unsubscribe = expired_token(ctx.settings.web.secret_key, "unsubscribe", row.id, row.token_version)
+    old_unsubscribe = expired_token(ctx.secret_key, "unsubscribe", row.id, row.token_version)
     leave(ctx, old_unsubscribe)  # unsubscribe links never expire
     assert _row(ctx).status == SubscriberStatus.UNSUBSCRIBED
 
