@@ -52,6 +52,12 @@ class Store:
             self.topics.update(zip(missing, self.embedder.embed(missing), strict=True))
         return [self.topics[t] for t in texts]
 
+    def text_vector(self, text: str) -> np.ndarray:
+        """One text's vector (e.g. a subscriber's whole interests), computed once."""
+        if text not in self.topics:
+            self.topics[text] = self.embedder.embed([text])[0]
+        return self.topics[text]
+
 
 def embedding_methods(
     settings: RankSettings, k: int, digest_method: Callable[[RankSettings], Method], store: Store
