@@ -135,9 +135,12 @@ class RankingSettings(_Section):
     category_score: float = Field(default=0.5, ge=0, le=1)
     feedback_weight: float = Field(default=0.5, ge=0, lt=1)
     other_topics_weight: float = Field(default=0.3, ge=0, le=1)
-    method: Literal["lexical", "hybrid"] = "lexical"
-    semantic_weight: float = Field(default=0.7, ge=0, lt=1)
+    # "hybrid" (words and sentence embeddings, digest/rank/hybrid.py) needs the `semantic` extra; without
+    # it ranking falls back to "lexical" (digest.embedding.model.effective_method).
+    method: Literal["lexical", "hybrid"] = "hybrid"
+    semantic_weight: float = Field(default=0.7, ge=0, le=1)
     semantic_floor: float = Field(default=0.2, ge=0, lt=1)
+    interests_weight: float = Field(default=0.8, ge=0, le=1)
 
 
 class DeliverySettings(_Section):

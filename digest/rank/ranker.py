@@ -116,7 +116,8 @@ def trending(
             float(boost[i]),
             "",
             (),
-            "trending: " + (signals(papers[i]) or "among the newest papers"),
+            # The figures themselves are shown beside the paper; the line only says why it is here.
+            "trending today" if signals(papers[i]) else "trending: among the newest papers",
             {"trending": float(boost[i])},
         )
         for i in order
