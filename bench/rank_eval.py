@@ -141,7 +141,7 @@ def digest_cli(papers: Sequence[Candidate], queries: Sequence[Query], now: datet
         rows = cli.rows()
         found = []
         for number, query in enumerate(queries):
-            email = f"q{number}@eval.invalid"
+            email = f"q{number}@example.org"
             cli.run("subscribe", email, "--interests", query.interests, "--confirmed")
             shown = json.loads(cli.run("preview", email, "--json"))
             found.append([rows[p["paper_id"]] for p in shown["papers"] if not shown["trending_only"]])
@@ -162,9 +162,14 @@ def _grades(query: Query) -> dict[int, int]:
     return {int(pid): grade for pid, grade in query.relevant.items()}
 
 
-def _renumbered(papers_path: Path, queries_path: Path) -> tuple[list[Candidate], list[Query]]:
-    """Papers and queries with relevance keyed by paper row (1-based), as the methods return them."""
+def _renumbered(
+    papers_path: Path, queries_path: Path, limit: int | None = None
+) -> tuple[list[Candidate], list[Query]]:
+    """Papers (the first `limit`, if given) and queries with relevance keyed by paper row (1-based), as
+    the methods return them."""
     papers, ids = load_papers(papers_path)
+    if limit is not None:
+        papers, ids = papers[:limit], {key: row for key, row in ids.items() if row <= limit}
     queries = [
         Query(q.id, q.interests, {str(ids[p]): g for p, g in q.relevant.items() if p in ids}, None)
         for q in load_queries(queries_path)
@@ -179,8 +184,9 @@ def main() -> int:
     parser.add_argument("--fast", action="store_true", help="rank digest in-process, not through the CLI")
     parser.add_argument("--check", action="store_true", help="run both digest paths and compare picks")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N papers (a quick check)")
     args = parser.parse_args()
-    papers, queries = _renumbered(args.papers, args.queries)
+    papers, queries = _renumbered(args.papers, args.queries, args.limit)
     now = datetime.now(UTC)
     store = Store()
     store.load_file(args.papers, papers)

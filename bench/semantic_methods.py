@@ -38,7 +38,8 @@ class Store:
         cached = papers_path.with_suffix(f".{semantic.MODEL_NAME}.npy")
         if cached.exists():
             matrix = np.load(cached)
-            if len(matrix) == len(papers):
+            # Rows in file order: the first len(papers) rows when only the first papers are used.
+            if len(matrix) >= len(papers):
                 self.papers.update({p.paper_id: matrix[i] for i, p in enumerate(papers)})
                 return
         matrix = self.embedder.embed([semantic.paper_text(p.title, p.abstract) for p in papers])

@@ -22,14 +22,11 @@ from digest.rank.feedback import feedback_factors
 from digest.rank.hybrid import Meaning, fuse, with_whole, without
 from digest.rank.profile import Profile
 from digest.rank.query import ChunkQueries, chunk_queries
-from digest.rank.sparse import among, by_subscriber, flat, lookup, rows_of, served_first, top_k
+from digest.rank.serve import Eligible, choose
+from digest.rank.sparse import Flat, among, by_subscriber, flat, lookup, rows_of
 from digest.rank.state import RunState
 from digest.records import Ranked
 
-# Added to pinned papers' order key so that they come before everything else.
-PIN_OFFSET = 1e6
-# Added to the selection key of the papers a topic is guaranteed (`_quota`): after pins, before the rest.
-QUOTA_OFFSET = 1e3
 # A Ranked's score parts, in this order (then "meaning" with the hybrid ranker).
 PARTS = ("relevance", "feedback", "trending", "pinned")
 
@@ -138,19 +135,19 @@ class _Chosen:
     pinned: NDArray[np.bool_]
 
 
-def _picks(state: RunState, q: ChunkQueries, topics: _Topics, profiles: Sequence[Profile]) -> _Chosen:
+def _relevance(state: RunState, q: ChunkQueries, topics: _Topics) -> tuple[Flat, Ints]:
+    """Each subscriber's relevance per paper (flat keys), and the topic row that explains it."""
     settings, n_papers = state.settings, len(state.index.papers)
     if topics.meaning is None:
-        relevance, relevance_rows = by_subscriber(
-            q.starts, topics.score, settings.other_topics_weight, n_papers
-        )
-    else:
-        # The whole interests' meaning says how far a paper fits several of them; see hybrid.py.
-        relevance, relevance_rows = by_subscriber(q.starts, topics.score, 0.0, n_papers)
-        weight = settings.interests_weight
-        relevance, relevance_rows = with_whole(
-            relevance, relevance_rows, topics.meaning, q.starts, weight, n_papers
-        )
+        return by_subscriber(q.starts, topics.score, settings.other_topics_weight, n_papers)
+    # The whole interests' meaning says how far a paper fits several of them; see hybrid.py.
+    best, rows = by_subscriber(q.starts, topics.score, 0.0, n_papers)
+    return with_whole(best, rows, topics.meaning, q.starts, settings.interests_weight, n_papers)
+
+
+def _picks(state: RunState, q: ChunkQueries, topics: _Topics, profiles: Sequence[Profile]) -> _Chosen:
+    settings, n_papers = state.settings, len(state.index.papers)
+    relevance, relevance_rows = _relevance(state, q, topics)
     pinned, pinned_rows = by_subscriber(q.starts, topics.pinned, 0.0, n_papers)
     given = feedback_factors(state, profiles)
     feedback = (
@@ -176,39 +173,10 @@ def _picks(state: RunState, q: ChunkQueries, topics: _Topics, profiles: Sequence
     row[: len(kept)] = relevance_rows[kept]
     if len(pinned_only):
         row[len(kept) :] = pinned_rows[np.searchsorted(pinned.keys, pinned_only)]
-    fresh = np.flatnonzero(~_sent(state, profiles, keys, n_papers))
-    shown = final[fresh] + pin[fresh] * PIN_OFFSET
-    served = _quota(q, keys[fresh] // n_papers, row[fresh], shown, settings.max_papers)
-    chosen = top_k(keys[fresh], shown + served * QUOTA_OFFSET, settings.max_papers, n_papers)
-    # Best first again: the quota decides which papers make the digest, not their order in it.
-    idx = fresh[chosen[np.lexsort((-shown[chosen], keys[fresh][chosen] // n_papers))]]
+    to_topic = lookup(flat(topics.score, n_papers), row * n_papers + cols)
+    counts = np.diff(np.append(q.starts, len(q.ids)))[keys // n_papers]
+    idx = choose(state, profiles, Eligible(keys, row, final, pin, to_topic, counts))
     return _Chosen(keys[idx] // n_papers, cols[idx], row[idx], final[idx], rel[idx], fb[idx], pin[idx])
-
-
-def _quota(q: ChunkQueries, sub: Ints, row: Ints, order: Floats, k: int) -> NDArray[np.bool_]:
-    """The papers each topic is guaranteed: of a subscriber with n topics, each topic's best
-    max(1, k // 2n) eligible papers, so that every topic with matches is served and one strong word cannot
-    take every place; the other half of the digest goes to the best papers, whichever topic found them."""
-    topics = np.diff(np.append(q.starts, len(q.ids)))[sub]
-    quota = np.where(topics > 1, np.maximum(1, k // (2 * np.maximum(topics, 1))), 0)
-    return served_first(row, order, quota)
-
-
-def _sent(state: RunState, profiles: Sequence[Profile], keys: Ints, n_papers: int) -> NDArray[np.bool_]:
-    """Whether each (subscriber x papers + paper) key is a paper that subscriber was already sent."""
-    sent = np.unique(
-        np.array(
-            [
-                row * n_papers + state.position[paper_id]
-                for row, profile in enumerate(profiles)
-                if profile.exclude
-                for paper_id in profile.exclude
-                if paper_id in state.position
-            ],
-            dtype=np.int64,
-        )
-    )
-    return among(keys, sent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,12 +237,7 @@ def _explained(state: RunState, q: ChunkQueries, topics: _Topics, picks: _Chosen
     plain = ~picks.pinned & (feedback > -FEEDBACK_SHOWN) & (feedback < FEEDBACK_SHOWN)
     names: tuple[str, ...] = PARTS
     if topics.meaning is not None:
-        # The part of each pick's relevance that meaning gave: its topic's, and the whole interests'.
-        weight = state.settings.interests_weight
-        topic_share = lookup(flat(topics.meaning.share, n_papers), best * n_papers + picks.col)
-        whole = lookup(flat(topics.meaning.whole, n_papers), picks.sub * n_papers + picks.col)
-        w = np.where(topics.meaning.has_whole[picks.sub], weight, 0.0)
-        meaning = ((1 - w) * topic_share + w * whole).astype(np.float32)
+        meaning = _meaning_part(topics.meaning, state.settings.interests_weight, best, picks, n_papers)
         parts.append(meaning.tolist())
         names = (*PARTS, "meaning")
         plain &= ~(meaning > 0)
@@ -292,6 +255,15 @@ def _explained(state: RunState, q: ChunkQueries, topics: _Topics, picks: _Chosen
         lines,
         parts,
     )
+
+
+def _meaning_part(meaning: Meaning, weight: float, best: Ints, picks: _Chosen, n_papers: int) -> Floats:
+    """The part of each pick's relevance that meaning gave: its topic's, and the whole interests'."""
+    topic_share = lookup(flat(meaning.share, n_papers), best * n_papers + picks.col)
+    whole = lookup(flat(meaning.whole, n_papers), picks.sub * n_papers + picks.col)
+    w = np.where(meaning.has_whole[picks.sub], weight, 0.0)
+    found: Floats = ((1 - w) * topic_share + w * whole).astype(np.float32)
+    return found
 
 
 # Ranked is a frozen dataclass, whose generated __init__ sets each field through object.__setattr__: about
