@@ -143,7 +143,7 @@ class RankingSettings(_Section):
     interests_weight: float = Field(default=0.9, ge=0, le=1)
     # A topic's best papers are guaranteed a place in the digest only when their relevance to that topic
     # reaches this (and min_score): a good match, not merely the least bad one.
-    topic_quota_score: float = Field(default=0.25, ge=0, le=1)
+    topic_quota_score: float = Field(default=0.4, ge=0, le=1)
 
 
 class DeliverySettings(_Section):

@@ -117,17 +117,26 @@ def test_feedback_on_an_earlier_paper_moves_papers_close_to_it_in_meaning() -> N
     assert "like papers you wanted more of" in more[0].explanation
 
 
-@needs_model
-def test_a_multi_word_topic_finds_papers_that_say_it_with_an_acronym() -> None:
-    # MiniLM puts "LLMs" far from "large language models" (cosine 0.2): the acronym is matched as words.
+def test_a_multi_word_topic_matches_its_acronym_and_is_served() -> None:
     papers = [p for p in ada_day() if p.paper_id not in (20, 21)]  # no paper spells the words out
     papers.append(paper(40, "Aligning LLMs with human preferences", "We fine-tune LLMs on preferences."))
-    interests = 'large language models; reasoning; "speculative decoding"'
-    ranked = hybrid_for(interests, papers, embedded(papers, interests))
+    ranked = ranked_for('large language models; reasoning; "speculative decoding"', papers, settings=LEXICAL)
     llm = next(r for r in ranked if r.paper_id == 40)
     assert llm.topic == "large language models"
     assert llm.explanation == "matched LLM in title; topic: large language models"
-    assert {r.topic for r in ranked} == {"large language models", "reasoning", '"speculative decoding"'}
+    assert ids(ranked_for("language models", papers, settings=LEXICAL)) == []  # two words: no acronym
+
+
+@needs_model
+def test_the_hybrid_ranker_matches_an_acronym_that_the_embeddings_miss() -> None:
+    # MiniLM puts "LLMs" far from "large language models" (cosine 0.2): the words find it.
+    papers = day(paper(40, "Aligning LLMs with human preferences", "We fine-tune LLMs on preferences."))
+    interests = 'large language models; reasoning; "speculative decoding"'
+    (llm,) = (r for r in hybrid_for(interests, papers, embedded(papers, interests)) if r.paper_id == 40)
+    assert llm.explanation == "matched LLM in title; topic: large language models"
+    assert llm.parts["relevance"] > max(
+        r.parts["relevance"] for r in hybrid_for(interests, papers[1:], embedded(papers[1:], interests))
+    )
 
 
 @needs_model
