@@ -117,6 +117,7 @@ def without(meaning: Meaning, hit: sparse.csr_matrix, starts: Ints) -> Meaning:
 
 
 def meaning_of(cosine: Floats, floor: float) -> Floats:
+    """Cosine similarity as meaning in 0..1: nothing up to the floor, where unrelated texts sit."""
     found: Floats = np.clip((cosine - floor) / (1.0 - floor), 0.0, 1.0).astype(np.float32)
     return found
 
@@ -125,7 +126,7 @@ def _whole(
     queries: Floats, starts: Ints, papers: Floats, settings: RankSettings
 ) -> tuple[sparse.csr_matrix, NDArray[np.bool_]]:
     """Per subscriber, the meaning of their whole interests: their topic vectors' unit sum vs each paper;
-    and whether they have any topic vector."""
+    and whether they have several topics with vectors (the others get none: see `with_whole`)."""
     summed = np.add.reduceat(queries, starts, axis=0)
     size = np.linalg.norm(summed, axis=1, keepdims=True)
     unit = summed / np.maximum(size, 1e-6)
