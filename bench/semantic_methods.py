@@ -38,7 +38,8 @@ class Store:
         cached = papers_path.with_suffix(f".{semantic.MODEL_NAME}.npy")
         if cached.exists():
             matrix = np.load(cached)
-            if len(matrix) == len(papers):
+            # Rows in file order: the first len(papers) rows when only the first papers are used.
+            if len(matrix) >= len(papers):
                 self.papers.update({p.paper_id: matrix[i] for i, p in enumerate(papers)})
                 return
         matrix = self.embedder.embed([semantic.paper_text(p.title, p.abstract) for p in papers])
@@ -51,6 +52,12 @@ class Store:
         if missing:
             self.topics.update(zip(missing, self.embedder.embed(missing), strict=True))
         return [self.topics[t] for t in texts]
+
+    def text_vector(self, text: str) -> np.ndarray:
+        """One text's vector (e.g. a subscriber's whole interests), computed once."""
+        if text not in self.topics:
+            self.topics[text] = self.embedder.embed([text])[0]
+        return self.topics[text]
 
 
 def embedding_methods(

@@ -142,9 +142,15 @@ class RankingSettings(_Section):
     category_score: float = Field(default=0.5, ge=0, le=1)
     feedback_weight: float = Field(default=0.5, ge=0, lt=1)
     other_topics_weight: float = Field(default=0.3, ge=0, le=1)
-    method: Literal["lexical", "hybrid"] = "lexical"
-    semantic_weight: float = Field(default=0.7, ge=0, lt=1)
+    # "hybrid" (words and sentence embeddings, digest/rank/hybrid.py) needs the `semantic` extra; without
+    # it ranking falls back to "lexical" (digest.embedding.model.effective_method).
+    method: Literal["lexical", "hybrid"] = "hybrid"
+    semantic_weight: float = Field(default=0.6, ge=0, le=1)
     semantic_floor: float = Field(default=0.2, ge=0, lt=1)
+    interests_weight: float = Field(default=0.9, ge=0, le=1)
+    # A topic's best papers are guaranteed a place in the digest only when their relevance to that topic
+    # reaches this (and min_score): a good match, not merely the least bad one.
+    topic_quota_score: float = Field(default=0.4, ge=0, le=1)
 
 
 class DeliverySettings(_Section):

@@ -72,6 +72,9 @@ def make_settings(database_url: str, tmp_path: Path, **sections: dict[str, objec
             "base_url": "https://papers.example.org",
             "secret_key": "test-secret-0123456789abcdef0123456789",
         },
+        # The default (hybrid) would run the embedding model on every paper a test stores, seconds each on
+        # the CPU; the tests of the hybrid ranker (test_semantic.py, test_rank_hybrid.py) ask for it.
+        "ranking": {"method": "lexical"},
     }
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values}  # type: ignore[dict-item]

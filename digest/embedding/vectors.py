@@ -23,6 +23,7 @@ from digest.store.embeddings import (
     store_vectors,
     topics_without_vectors,
 )
+from digest.store.subscribers import feedback_for
 
 BATCH = 64  # papers embedded and flushed at a time
 
@@ -88,11 +89,15 @@ def embed_if_enabled(
 def vectors_for_ranking(
     session: Session, method: str, paper_ids: Sequence[int], subscriber_ids: Sequence[int]
 ) -> Vectors | None:
-    """The stored vectors `rank` needs for the hybrid ranker, or None when ranking is lexical.
+    """The stored vectors `rank` needs for the hybrid ranker, or None when ranking is lexical: those of the
+    papers, of the subscribers' topics, and of the papers the subscribers voted on ("more / less like
+    this"), which feedback compares with the day's papers and which may be from earlier days.
 
     Vectors missing at this point (papers stored before the extra was installed, topics changed by a path
     that did not embed them) are computed first, so that a run never ranks half of its topics lexically.
     """
-    if not embed_if_enabled(session, method, paper_ids, subscriber_ids):
+    voted = sorted({pid for votes in feedback_for(session, subscriber_ids).values() for pid in votes})
+    wanted = sorted(set(paper_ids).union(voted))
+    if not embed_if_enabled(session, method, wanted, subscriber_ids):
         return None
-    return load_vectors(session, paper_ids, subscriber_ids, MODEL_NAME)
+    return load_vectors(session, wanted, subscriber_ids, MODEL_NAME)

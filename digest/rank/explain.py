@@ -1,4 +1,10 @@
-"""Trending signals and the one-line explanation every ranked paper carries."""
+"""Trending signals and the one-line explanation every ranked paper carries.
+
+The line says why the paper is there: the words and phrases that matched and where, the category asked
+for, "close in meaning to <topic>" when embeddings brought it, the topic, feedback, a followed author.
+Popularity (upvotes, comments, stars) is not repeated in it: the email shows those figures on a line of
+their own.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +26,6 @@ from digest.records import Candidate
 TRENDING_HALF = 5.0
 # Feedback adjustments smaller than this are not worth a mention.
 FEEDBACK_SHOWN = 0.05
-# A paper is said to be "close in meaning" when meaning gives at least this share of its relevance.
-MEANING_SHOWN = 0.5
 # Entries per explanation cache (about 300 bytes each) before it is emptied and refilled.
 CACHE_LIMIT = 300_000
 
@@ -80,7 +84,6 @@ class Explainer:
     def __init__(self, index: PaperIndex, topics: Sequence[TopicKeys]) -> None:
         self.index = index
         self.topics = topics
-        self._signals: dict[int, str] = {}
         self._columns: dict[int, tuple[tuple[str, str, int], ...]] = {}
         self._pieces: dict[int, _Pieces] = {}
         self._lines: dict[int, tuple[tuple[str, ...], str]] = {}
@@ -122,11 +125,6 @@ class Explainer:
             line.append(f"in {category}")
         if several_topics:
             line.append(f"topic: {self.topics[topic].topic.text}")
-        popularity = self._signals.get(row)
-        if popularity is None:
-            popularity = self._signals[row] = signals(self.index.papers[row])
-        if popularity:
-            line.append(popularity)
         return matched, "; ".join(line)
 
     def _line(
@@ -139,24 +137,21 @@ class Explainer:
             line.append(f"by {_followed_author(keys, paper)}, an author you follow")
         if match:
             line.append(match)
-        # Picked for meaning: the embedding share is most of the topic's relevance (or no word matched).
-        meaning = parts.get("meaning", 0.0)
-        if meaning > 0 and (not match or meaning >= MEANING_SHOWN * parts.get("relevance", 0.0)):
+        # Picked for meaning: no word of the topic matched, so the embeddings brought it. (With the hybrid
+        # ranker meaning is part of every relevance; when words matched, the line says which.) The line
+        # then names the topic, so "topic:" would say it twice.
+        close = parts.get("meaning", 0.0) > 0 and not match
+        if close:
             line.append(f'close in meaning to "{keys.topic.text}"')
         if category:
             line.append(f"in {category}")
-        if several_topics:
+        if several_topics and not close:
             line.append(f"topic: {keys.topic.text}")
         feedback = parts.get("feedback", 0.0)
         if feedback >= FEEDBACK_SHOWN:
             line.append("like papers you wanted more of")
         elif feedback <= -FEEDBACK_SHOWN:
             line.append("like papers you wanted less of")
-        popularity = self._signals.get(row)
-        if popularity is None:
-            popularity = self._signals[row] = signals(paper)
-        if popularity:
-            line.append(popularity)
         return matched, "; ".join(line)
 
     def _pair(self, topic: int, row: int) -> _Pieces:
@@ -209,7 +204,7 @@ class Explainer:
             # pass, where a list would be walked in every full collection for the rest of the run.
             found = self._columns[topic] = tuple(
                 (shown, f'"{shown}"' if " " in key else shown, vocab[key])
-                for shown, key in self.topics[topic].match
+                for shown, key in self.topics[topic].match + self.topics[topic].acronym
                 if key in vocab
             )
         return found

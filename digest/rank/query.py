@@ -4,6 +4,11 @@ A topic becomes keys (stems, phrase keys, "cat:..." and "au:..." keys) once, ind
 papers; a run's distinct topics then become a TopicTable of sparse query rows (once), from which each
 chunk of subscribers takes four sparse matrices with one row per topic. A word that tokenises into several
 tokens ("mixture-of-experts") is matched as a phrase; a lone stopword is dropped.
+
+A topic of three to five words ("large language models", "cosmic microwave background") also matches its
+acronym ("LLM", "LLMs", "CMB"), which papers use as often as the words: a paper with the acronym scores as
+well as the topic's words would alone (see score.py). Shorter topics get none: two letters ("RL" for "robot
+learning") are too often something else.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class TopicKeys:
     exclude: tuple[str, ...]
     categories: tuple[tuple[str, str], ...]  # (as written, key)
     authors: tuple[tuple[str, str], ...]  # (as written, key)
+    acronym: tuple[tuple[str, str], ...] = ()  # ("LLM", "llm") for "large language models"
 
     @property
     def phrases(self) -> list[tuple[str, ...]]:
@@ -51,7 +57,21 @@ def topic_keys(topic: Topic) -> TopicKeys:
         tuple(key for key in exclude if key),
         tuple((cat, category_query_key(cat)) for cat in topic.categories),
         tuple((name, author_query_key(name)) for name in topic.authors),
+        _acronym(topic),
     )
+
+
+def _acronym(topic: Topic) -> tuple[tuple[str, str], ...]:
+    """The topic's acronym, when it is 3-5 words (or one such phrase) and nothing else."""
+    if (topic.words and topic.phrases) or len(topic.phrases) > 1:
+        return ()
+    words = [
+        tok for text in topic.words + topic.phrases for tok in tokens(text) if stem(tok) not in STOP_STEMS
+    ]
+    if not 3 <= len(words) <= 5 or not all(w.isalpha() for w in words):
+        return ()
+    initials = "".join(w[0] for w in words)
+    return ((initials.upper(), stem(initials)),)
 
 
 @lru_cache(maxsize=262_144)
@@ -79,6 +99,7 @@ class TopicTable:
     has_text: np.ndarray  # per topic: it has words or phrases (categories boost, not restrict)
     n_terms: np.ndarray  # per topic: how many words and phrases it has, known to the index or not
     ideal: np.ndarray  # per topic: the highest BM25 score it could reach (every term, saturated)
+    acronym: sparse.csr_matrix  # topics x index.vocab, each row scaled by 1 / its highest BM25 score
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +116,7 @@ class ChunkQueries:
     has_text: np.ndarray
     n_terms: np.ndarray
     ideal: np.ndarray
+    acronym: sparse.csr_matrix
 
 
 def topic_table(index: PaperIndex, keys: Sequence[TopicKeys]) -> TopicTable:
@@ -117,7 +139,18 @@ def topic_table(index: PaperIndex, keys: Sequence[TopicKeys]) -> TopicTable:
         np.array([bool(t.match) for t in topics], dtype=bool),
         n_terms,
         np.maximum(ideal, 1e-6).astype(np.float32),
+        _acronyms(index, topics),
     )
+
+
+def _acronyms(index: PaperIndex, topics: Sequence[TopicKeys]) -> sparse.csr_matrix:
+    vocab = index.vocab
+    found = _matrix(
+        ((r, vocab.get(k)) for r, t in enumerate(topics) for _, k in t.acronym), len(topics), len(vocab)
+    )
+    # Scaled so that the product with the BM25 weights is the acronym's relevance as a topic of its own.
+    found.data = (1.0 / ((K1 + 1) * np.maximum(index.idf[found.indices], 1e-6))).astype(np.float32)
+    return found
 
 
 def chunk_queries(table: TopicTable, ids: np.ndarray, counts: np.ndarray) -> ChunkQueries:
@@ -134,6 +167,7 @@ def chunk_queries(table: TopicTable, ids: np.ndarray, counts: np.ndarray) -> Chu
         table.has_text[ids],
         table.n_terms[ids],
         table.ideal[ids],
+        table.acronym[ids],
     )
 
 

@@ -9,18 +9,24 @@
 How the pieces combine, and why:
 - Relevance per topic is BM25 over the day's candidates, divided by the best score the topic could reach
   (so 0..1, comparable across topics of different lengths), times the fraction of the topic's words and
-  phrases the paper contains (so "speculative decoding" prefers papers with both words).
-- A subscriber's relevance is their best topic's, plus `other_topics_weight` times the sum of the other
-  topics' (a paper that fits two of their interests beats one that fits only one, equally well).
+  phrases the paper contains (so "speculative decoding" prefers papers with both words). A topic of 3-5
+  words also matches its acronym ("LLMs" for "large language models"), as well as its words would.
+- With the hybrid ranker (the default; hybrid.py) each topic's relevance is fused with the embedding
+  similarity of topic and paper, and a subscriber with several topics gets most of their relevance from
+  the meaning of their interests as a whole; every relevance stays in 0..1. The lexical ranker (no
+  vectors, or `method = "lexical"`) takes the best topic's relevance plus `other_topics_weight` times the
+  sum of the other topics' instead (a paper that fits two interests beats one that fits only one).
 - Relevance gates. A paper is eligible only if its relevance (after feedback) reaches `min_score`, or an
   `author:` topic pins it. Trending then multiplies by at most `1 + trending_boost`, so popularity reorders
   papers of similar relevance but can never bring in an irrelevant one.
+- Every topic is served: each topic's best good matches are guaranteed a share of the digest (serve.py).
 - `cat:` alone restricts: every paper in the category matches with the flat `category_score`, and trending
-  orders them. `cat:` with words boosts: the words decide the match, a paper in the category scores
-  `category_boost` times more. `cat:cs` covers every cs.* category.
+  orders them. `cat:` with words boosts: the words decide the match, and a paper in the category has its
+  relevance odds multiplied by `category_boost` (r -> b r / (1 + (b - 1) r), still within 0..1).
+  `cat:cs` covers every cs.* category.
 - Exclusions remove the paper from that topic only (another topic of the same subscriber may still match).
-- Feedback is Rocchio-style: the papers a subscriber wanted more (less) of form a term vector; its cosine
-  with a candidate moves relevance by at most +/- `feedback_weight` (as a factor), shown in the explanation.
+- Feedback moves relevance by at most +/- `feedback_weight` (as a factor), by similarity with the papers
+  voted on: in embedding space with the hybrid ranker, of BM25 vectors otherwise (feedback.py).
 - `author:` pins the author's papers above everything else (exclusions of that topic still apply).
 - Papers in `Profile.exclude` (already sent) are never ranked.
 Pure: no database, network or clock; `now` is given.
@@ -116,7 +122,8 @@ def trending(
             float(boost[i]),
             "",
             (),
-            "trending: " + (signals(papers[i]) or "among the newest papers"),
+            # The figures themselves are shown beside the paper; the line only says why it is here.
+            "trending today" if signals(papers[i]) else "trending: among the newest papers",
             {"trending": float(boost[i])},
         )
         for i in order

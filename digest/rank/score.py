@@ -19,15 +19,14 @@ from scipy import sparse
 
 from digest.rank.explain import FEEDBACK_SHOWN, ToExplain
 from digest.rank.feedback import feedback_factors
-from digest.rank.hybrid import fuse
+from digest.rank.hybrid import Meaning, fuse, with_whole, without
 from digest.rank.profile import Profile
 from digest.rank.query import ChunkQueries, chunk_queries
-from digest.rank.sparse import among, by_subscriber, flat, lookup, rows_of, top_k
+from digest.rank.serve import Eligible, choose
+from digest.rank.sparse import Flat, among, by_subscriber, flat, lookup, rows_of
 from digest.rank.state import RunState
 from digest.records import Ranked
 
-# Added to pinned papers' order key so that they come before everything else.
-PIN_OFFSET = 1e6
 # A Ranked's score parts, in this order (then "meaning" with the hybrid ranker).
 PARTS = ("relevance", "feedback", "trending", "pinned")
 
@@ -41,7 +40,7 @@ class _Topics:
 
     score: sparse.csr_matrix
     pinned: sparse.csr_matrix
-    meaning: sparse.csr_matrix | None  # the embedding share of `score`, when the hybrid ranker is on
+    meaning: Meaning | None  # the embedding parts of `score`, when the hybrid ranker is on
 
 
 def score_chunk(
@@ -75,25 +74,40 @@ def _topic_scores(state: RunState, q: ChunkQueries) -> _Topics:
         # Coordination: a paper matching one word of "speculative decoding" is a weaker match than one
         # matching both, even when that word is rare.
         score.data *= found.data / (q.ideal[rows] * q.n_terms[rows])
+    if q.acronym.nnz:
+        # "LLMs" in a paper counts as "large language models" would: the better of the two.
+        score = sparse.csr_matrix(score.maximum(_times(q.acronym, state.index.weights)))
     if q.categories.nnz:
         in_category = sparse.csr_matrix(_times(q.categories, state.index.meta) > 0, dtype=np.float32)
         has_text = sparse.diags(q.has_text.astype(np.float32))
         no_text = sparse.diags((~q.has_text).astype(np.float32))
-        boost = score.multiply(has_text @ in_category) * (settings.category_boost - 1)
-        score = sparse.csr_matrix(score + boost + (no_text @ in_category) * settings.category_score)
+        score = sparse.csr_matrix(score + (no_text @ in_category) * settings.category_score)
     meaning = None
     if state.semantic is not None:
-        score, meaning = fuse(state.semantic, settings, state.table.keys, q, score)
+        meaning = fuse(state.semantic, settings, state.table.keys, q, score)
+        score = meaning.fused
+    if q.categories.nnz:
+        score = _category_boost(score, sparse.csr_matrix(has_text @ in_category), settings.category_boost)
     pinned = sparse.csr_matrix(_times(q.authors, state.index.meta) > 0, dtype=np.float32)
     if q.exclude.nnz:
         hit = sparse.csr_matrix(_times(q.exclude, state.index.present) > 0, dtype=np.float32)
         score = score - score.multiply(hit)
         pinned = pinned - pinned.multiply(hit)
-        meaning = None if meaning is None else meaning - meaning.multiply(hit)
+        if meaning is not None:
+            meaning = without(meaning, hit, q.starts)
     for matrix in (score, pinned):
         matrix.eliminate_zeros()
         matrix.sort_indices()
     return _Topics(sparse.csr_matrix(score), sparse.csr_matrix(pinned), meaning)
+
+
+def _category_boost(score: sparse.csr_matrix, inside: sparse.csr_matrix, boost: float) -> sparse.csr_matrix:
+    """Relevance r of papers in a topic's category becomes b r / (1 + (b - 1) r): its odds times the boost,
+    so it rises (most for middling matches) and stays within 0..1, where a plain factor took 0.9 to 1.35."""
+    found = sparse.csr_matrix(score.multiply(inside))
+    r = np.minimum(found.data, 1.0)
+    found.data = ((boost - 1) * r * (1 - r) / (1 + (boost - 1) * r)).astype(np.float32)
+    return sparse.csr_matrix(score + found)
 
 
 def _times(queries: sparse.csr_matrix, papers: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -121,9 +135,19 @@ class _Chosen:
     pinned: NDArray[np.bool_]
 
 
+def _relevance(state: RunState, q: ChunkQueries, topics: _Topics) -> tuple[Flat, Ints]:
+    """Each subscriber's relevance per paper (flat keys), and the topic row that explains it."""
+    settings, n_papers = state.settings, len(state.index.papers)
+    if topics.meaning is None:
+        return by_subscriber(q.starts, topics.score, settings.other_topics_weight, n_papers)
+    # The whole interests' meaning says how far a paper fits several of them; see hybrid.py.
+    best, rows = by_subscriber(q.starts, topics.score, 0.0, n_papers)
+    return with_whole(best, rows, topics.meaning, q.starts, settings.interests_weight, n_papers)
+
+
 def _picks(state: RunState, q: ChunkQueries, topics: _Topics, profiles: Sequence[Profile]) -> _Chosen:
     settings, n_papers = state.settings, len(state.index.papers)
-    relevance, relevance_rows = by_subscriber(q.starts, topics.score, settings.other_topics_weight, n_papers)
+    relevance, relevance_rows = _relevance(state, q, topics)
     pinned, pinned_rows = by_subscriber(q.starts, topics.pinned, 0.0, n_papers)
     given = feedback_factors(state, profiles)
     feedback = (
@@ -143,34 +167,16 @@ def _picks(state: RunState, q: ChunkQueries, topics: _Topics, profiles: Sequence
     pin = np.concatenate([is_pinned[kept], np.ones(len(pinned_only), dtype=bool)])
     cols = keys % n_papers
     final = (rel * (1 + fb) * (1 + settings.trending_boost * state.trend[cols])).astype(np.float32)
-    fresh = ~_sent(state, profiles, keys, n_papers)
-    chosen = top_k(keys[fresh], final[fresh] + pin[fresh] * PIN_OFFSET, settings.max_papers, n_papers)
-    idx = np.flatnonzero(fresh)[chosen]
     # The topic that put each pick there: the best-scoring one, or for a pin the author's. Unpinned picks
     # all come from `relevance` (positions `kept`); every pinned key is among the pinned ones.
-    row = np.zeros(len(idx), dtype=np.int64)
-    unpinned = ~pin[idx]
-    row[unpinned] = relevance_rows[kept[idx[unpinned]]]
-    if not unpinned.all():
-        row[~unpinned] = pinned_rows[np.searchsorted(pinned.keys, keys[idx[~unpinned]])]
-    return _Chosen(keys[idx] // n_papers, cols[idx], row, final[idx], rel[idx], fb[idx], pin[idx])
-
-
-def _sent(state: RunState, profiles: Sequence[Profile], keys: Ints, n_papers: int) -> NDArray[np.bool_]:
-    """Whether each (subscriber x papers + paper) key is a paper that subscriber was already sent."""
-    sent = np.unique(
-        np.array(
-            [
-                row * n_papers + state.position[paper_id]
-                for row, profile in enumerate(profiles)
-                if profile.exclude
-                for paper_id in profile.exclude
-                if paper_id in state.position
-            ],
-            dtype=np.int64,
-        )
-    )
-    return among(keys, sent)
+    row = np.zeros(len(keys), dtype=np.int64)
+    row[: len(kept)] = relevance_rows[kept]
+    if len(pinned_only):
+        row[len(kept) :] = pinned_rows[np.searchsorted(pinned.keys, pinned_only)]
+    to_topic = lookup(flat(topics.score, n_papers), row * n_papers + cols)
+    counts = np.diff(np.append(q.starts, len(q.ids)))[keys // n_papers]
+    idx = choose(state, profiles, Eligible(keys, row, final, pin, to_topic, counts))
+    return _Chosen(keys[idx] // n_papers, cols[idx], row[idx], final[idx], rel[idx], fb[idx], pin[idx])
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +237,7 @@ def _explained(state: RunState, q: ChunkQueries, topics: _Topics, picks: _Chosen
     plain = ~picks.pinned & (feedback > -FEEDBACK_SHOWN) & (feedback < FEEDBACK_SHOWN)
     names: tuple[str, ...] = PARTS
     if topics.meaning is not None:
-        meaning = lookup(flat(topics.meaning, n_papers), best * n_papers + picks.col)
+        meaning = _meaning_part(topics.meaning, state.settings.interests_weight, best, picks, n_papers)
         parts.append(meaning.tolist())
         names = (*PARTS, "meaning")
         plain &= ~(meaning > 0)
@@ -249,6 +255,15 @@ def _explained(state: RunState, q: ChunkQueries, topics: _Topics, picks: _Chosen
         lines,
         parts,
     )
+
+
+def _meaning_part(meaning: Meaning, weight: float, best: Ints, picks: _Chosen, n_papers: int) -> Floats:
+    """The part of each pick's relevance that meaning gave: its topic's, and the whole interests'."""
+    topic_share = lookup(flat(meaning.share, n_papers), best * n_papers + picks.col)
+    whole = lookup(flat(meaning.whole, n_papers), picks.sub * n_papers + picks.col)
+    w = np.where(meaning.has_whole[picks.sub], weight, 0.0)
+    found: Floats = ((1 - w) * topic_share + w * whole).astype(np.float32)
+    return found
 
 
 # Ranked is a frozen dataclass, whose generated __init__ sets each field through object.__setattr__: about

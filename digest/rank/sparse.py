@@ -132,3 +132,17 @@ def among(keys: Ints, wanted: Ints) -> NDArray[np.bool_]:
     at = np.minimum(np.searchsorted(wanted, keys), len(wanted) - 1)
     found[:] = wanted[at] == keys
     return found
+
+
+def served_first(rows: Ints, order: NDArray[np.floating], quota: Ints) -> NDArray[np.bool_]:
+    """Whether each entry is among the `quota[i]` best (largest `order`) of the entries sharing its row
+    (a subscriber's topic row in a chunk, so each row belongs to one subscriber)."""
+    found = np.zeros(len(rows), dtype=bool)
+    if not len(rows):
+        return found
+    at = np.lexsort((-order, rows))
+    sorted_rows = rows[at]
+    starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+    within = np.arange(len(at)) - np.repeat(starts, np.diff(np.r_[starts, len(at)]))
+    found[at[within < quota[at]]] = True
+    return found

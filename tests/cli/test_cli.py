@@ -66,6 +66,7 @@ def config(database_url: str, tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
         f'[database]\nurl = "{database_url}"\n[mail]\nmaildir = "{tmp_path / "outbox"}"\n'
+        '[ranking]\nmethod = "lexical"\n'  # as conftest.make_settings: no embedding of every fixture
         '[[sources]]\nname = "nowhere"\nkind = "feed"\nurl = "http://127.0.0.1:9/feed"\n'
     )
     digest(tmp_path, "db", "upgrade", config=path)

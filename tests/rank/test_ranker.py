@@ -171,10 +171,10 @@ def test_at_most_max_papers_best_first() -> None:
     assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
 
 
-def test_explanation_names_the_match_the_place_and_the_signals() -> None:
+def test_explanation_names_the_match_and_the_place_not_the_signals_shown_beside_it() -> None:
     papers = day(paper(1, "Fast speculative decoding", "Speculative decoding, again.", upvotes=212))
     (item,) = ranked_for('"speculative decoding"', papers)
-    assert item.explanation == 'matched "speculative decoding" in title; 212 upvotes'
+    assert item.explanation == 'matched "speculative decoding" in title'
     assert item.matched == ("speculative decoding",)
     assert item.topic == '"speculative decoding"'
     assert set(item.parts) == {"relevance", "feedback", "trending", "pinned"}
@@ -240,7 +240,7 @@ def test_trending_orders_by_popularity_and_skips_excluded() -> None:
     ]
     top = trending(papers, RankSettings(), NOW, limit=2, exclude=frozenset({3}))
     assert ids(top) == [2, 1]
-    assert top[0].explanation == "trending: 212 upvotes, 40 GitHub stars"
+    assert top[0].explanation == "trending today"  # the figures are shown beside it, not repeated
 
 
 def test_dropping_excluded_papers_from_the_full_trending_order_equals_trending_without_them() -> None:
