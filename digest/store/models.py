@@ -127,7 +127,10 @@ class Paper(Base):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
-    __table_args__ = (CheckConstraint("send_hour >= 0 AND send_hour <= 23", name="send_hour"),)
+    __table_args__ = (
+        CheckConstraint("send_hour >= 0 AND send_hour <= 23", name="send_hour"),
+        Index("ix_subscribers_status_next_send_at", "status", "next_send_at"),  # the dashboard's counts
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -168,6 +171,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("subscriber_id", "digest_date"),
         Index("ix_deliveries_status", "status"),
+        Index("ix_deliveries_digest_date_status", "digest_date", "status"),  # the dashboard's days
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -57,6 +57,11 @@ def hourly_chart(moments: dict[datetime, int], now: datetime) -> Chart:
     return stacked_bars(columns, ("due",), label_every=3)
 
 
+def _to_slots_end(now: datetime) -> timedelta:
+    """From now to the end of the chart's 24th hour (the current hour is its first, partly gone)."""
+    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=24) - now
+
+
 def overview(session: Session, now: datetime) -> dict[str, Any]:
     today = now.date()
     days = dashboard.deliveries_by_day(session, today - timedelta(days=DAYS - 1), today)
@@ -66,7 +71,7 @@ def overview(session: Session, now: datetime) -> dict[str, Any]:
         "subscriber_total": sum(states.values()),
         "daily": daily_chart(days, today),
         "rate": bounce_rate(days),
-        "hourly": hourly_chart(dashboard.sends_by_moment(session, now, timedelta(hours=24)), now),
+        "hourly": hourly_chart(dashboard.sends_by_moment(session, now, _to_slots_end(now)), now),
         "overdue": dashboard.overdue_count(session, now),
         "days": DAYS,
     }
