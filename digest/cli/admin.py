@@ -27,11 +27,10 @@ def admin() -> None:
 @handles_errors
 def set_password() -> None:
     """Read a password from standard input (its first line) and print its hash for [admin] password_hash."""
-    if sys.stdin.isatty():
-        click.echo("Password (then Enter): ", err=True, nl=False)
-    line = sys.stdin.readline()
-    password = line[:-1] if line.endswith("\n") else line
-    password = password.removesuffix("\r")
+    if sys.stdin.isatty():  # typed: not shown, and asked twice, as passwd does
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    else:  # piped or redirected: the first line, without its line ending
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     if len(password) < MIN_LENGTH:
         raise DigestError(f"the password must have at least {MIN_LENGTH} characters")
     click.echo(hash_password(password))

@@ -91,6 +91,12 @@ def test_resend_makes_unknown_digests_pending_for_the_next_send(
         data={"csrf_token": token(client, page), "day": TODAY.isoformat(), "delivery": str(failed.id)},
     )
     assert "0 digests marked pending" in answer.text  # a failed digest is not resent
+    for bad in ("99999999999", "1; DROP", "-1"):  # refused, and never read as "all of the day"
+        answer = client.post(
+            "/admin/deliveries/resend",
+            data={"csrf_token": token(client, page), "day": TODAY.isoformat(), "delivery": bad},
+        )
+        assert "0 digests marked pending" in answer.text, bad
     answer = client.post(
         "/admin/deliveries/resend",
         data={"csrf_token": token(client, page), "day": TODAY.isoformat(), "delivery": str(one.id)},

@@ -50,12 +50,12 @@ async def change_subscriber(
     request: Request, state: State, _: Admin, subscriber_id: int, action: str
 ) -> Response:
     values = await read_form(request, state)
-    if action not in ACTIONS:
+    if action not in ACTIONS or not 0 < subscriber_id < 2**31:  # ids are 32-bit on PostgreSQL
         return Response(status_code=404)
     with transaction(state.ctx.sessions) as session:
         changed = dashboard.change_state(session, subscriber_id, action, state.clock())
     back = values.get("back", "")
-    query = back if back and "/" not in back and "\n" not in back else ""  # only our own query string
+    query = back if not any(char in back for char in "/\\\r\n") else ""  # only our own query string
     outcome = f"{action}:{subscriber_id}:{'done' if changed else 'unchanged'}"
     separator = "&" if query else ""
     return RedirectResponse(f"/admin/subscribers?{query}{separator}done={outcome}", status_code=303)

@@ -86,6 +86,11 @@ async def resend(request: Request, state: State, _: Admin) -> Response:
     chosen = _day(state, values.get("day"))
     wanted = values.get("delivery", "")
     with transaction(state.ctx.sessions) as session:
-        ids = [int(wanted)] if wanted.isdigit() else dashboard.unknown_ids_on(session, chosen)
+        if not wanted:  # the "all unknown of the day" button
+            ids = dashboard.unknown_ids_on(session, chosen)
+        elif wanted.isascii() and wanted.isdigit() and len(wanted) <= 9:  # ids are 32-bit on PostgreSQL
+            ids = [int(wanted)]
+        else:
+            ids = []
         count = dashboard.resend_unknown(session, ids, state.clock())
     return RedirectResponse(f"/admin/deliveries?day={chosen.isoformat()}&resent={count}", status_code=303)
