@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -142,6 +143,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         ctx.close()
         cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)  # a 100,000-subscriber SQLite file is ~50 MB
     backend = "postgresql" if args.database else "sqlite"
     return {"backend": backend, "subscribers": args.subscribers, "deliveries": rows, "days": args.days,
             "build_s": round(build, 1), "requests": args.requests, "pages": figures}  # fmt: skip
