@@ -175,7 +175,9 @@ def _last_sent(session: Session, ids: Sequence[int]) -> dict[int, date]:
         return {}
     query = (
         select(Delivery.subscriber_id, func.max(Delivery.digest_date))
-        .where(among(session, Delivery.subscriber_id, ids), Delivery.status == DeliveryStatus.SENT)
+        # `status || ''`: a plain `status =` let SQLite walk ix_deliveries_status (every sent row: 0.95 s
+        # at 3 M rows) instead of each subscriber's few rows by the (subscriber_id, digest_date) key.
+        .where(among(session, Delivery.subscriber_id, ids), Delivery.status.concat("") == DeliveryStatus.SENT)
         .group_by(Delivery.subscriber_id)
     )
     return dict(session.execute(query).all())

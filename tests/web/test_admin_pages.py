@@ -18,6 +18,7 @@ from digest.store.db import transaction
 from digest.store.ledger import claim_batch
 from digest.store.models import Delivery, Interest, Source, Subscriber
 from digest.store.schedule import fetch_due_at
+from digest.web.admin.days import DayCounts
 
 
 @pytest.fixture
@@ -189,3 +190,24 @@ def test_the_sources_page_and_fetch_now(client: TestClient, admin_ctx: Context) 
     with transaction(admin_ctx.sessions) as session:
         assert fetch_due_at(session, ["arxiv"], NOW) == {"arxiv": NOW}  # the scheduler's own question
     assert client.post("/admin/sources/nope/fetch", data={"csrf_token": token(client)}).status_code == 404
+
+
+def test_older_days_are_recounted_after_a_few_minutes_today_at_once(
+    client: TestClient, admin_ctx: Context
+) -> None:
+    moments = [0.0]
+    client.app.state.admin_days = DayCounts(ttl=300, clock=lambda: moments[0])  # type: ignore[attr-defined]
+    with transaction(admin_ctx.sessions) as session:
+        who = person(session, "a@example.org")
+        old = delivery(session, who, "retry", TODAY - timedelta(days=5))
+    log_in(client)
+    old_day = (TODAY - timedelta(days=5)).strftime("%m-%d")
+    assert f"<title>{old_day}: 1 retry</title>" in client.get("/admin").text
+    with transaction(admin_ctx.sessions) as session:
+        session.get(Delivery, old.id).status = "sent"  # type: ignore[union-attr]
+        delivery(session, who, "failed")
+    html = client.get("/admin").text
+    assert f"<title>{old_day}: 1 retry</title>" in html  # remembered...
+    assert f"<title>{TODAY.strftime('%m-%d')}: 1 failed</title>" in html  # ...but today is counted afresh
+    moments[0] = 301.0
+    assert f"<title>{old_day}: 1 sent</title>" in client.get("/admin").text

@@ -12,6 +12,7 @@ from digest.config import Settings
 from digest.errors import ConfigError
 from digest.web.admin import manage, pages
 from digest.web.admin.auth import LoginRequired, to_login
+from digest.web.admin.days import DayCounts
 from digest.web.admin.passwords import BadHash, check_hash
 
 
@@ -22,6 +23,7 @@ def install(app: FastAPI, settings: Settings) -> None:
             check_hash(settings.admin.password_hash)
         except BadHash as exc:
             raise ConfigError(f"admin.password_hash: {exc}") from None
+    app.state.admin_days = DayCounts()
     app.include_router(pages.router)
     app.include_router(manage.router)
     app.add_exception_handler(LoginRequired, to_login)

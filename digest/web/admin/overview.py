@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from digest.store import dashboard
 from digest.store.models import DeliveryStatus, SubscriberStatus
 from digest.web.admin.charts import Chart, stacked_bars
+from digest.web.admin.days import DayCounts
 
 DAYS = 30
 SENT_SERIES = (
@@ -62,9 +63,9 @@ def _to_slots_end(now: datetime) -> timedelta:
     return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=24) - now
 
 
-def overview(session: Session, now: datetime) -> dict[str, Any]:
+def overview(session: Session, now: datetime, day_counts: DayCounts) -> dict[str, Any]:
     today = now.date()
-    days = dashboard.deliveries_by_day(session, today - timedelta(days=DAYS - 1), today)
+    days = day_counts.counts(session, today - timedelta(days=DAYS - 1), today)
     states = dashboard.subscribers_by_state(session)
     return {
         "states": [(state, states.get(state, 0)) for state in STATES],
@@ -74,4 +75,5 @@ def overview(session: Session, now: datetime) -> dict[str, Any]:
         "hourly": hourly_chart(dashboard.sends_by_moment(session, now, _to_slots_end(now)), now),
         "overdue": dashboard.overdue_count(session, now),
         "days": DAYS,
+        "older_ttl_minutes": round(day_counts.ttl / 60),
     }

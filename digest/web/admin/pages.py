@@ -53,7 +53,7 @@ async def logout(request: Request, state: State, _: Admin) -> Response:
 def overview_page(request: Request, state: State, _: Admin) -> Response:
     now = state.clock()
     with transaction(state.ctx.sessions) as session:
-        shown = overview(session, now)
+        shown = overview(session, now, request.app.state.admin_days)
     return state.page(request, "admin/overview.html", now=now, section="overview", **shown)
 
 
