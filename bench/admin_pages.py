@@ -164,9 +164,8 @@ def show(result: dict[str, Any]) -> None:
           f"over {result['days']} day(s) (built in {result['build_s']} s); "
           f"{result['requests']} requests a page")  # fmt: skip
     for name, page in result["pages"].items():
-        print(
-            f"  {name:<30} p50 {page['p50_ms']:7.1f} ms   max {page['max_ms']:7.1f} ms   {page['bytes']:,} B"
-        )
+        print(f"  {name:<30} first {page['first_ms']:7.1f} ms   p50 {page['p50_ms']:7.1f} ms   "
+              f"max {page['max_ms']:7.1f} ms   {page['bytes']:,} B")  # fmt: skip
 
 
 def main() -> None:
