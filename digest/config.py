@@ -222,6 +222,14 @@ class WebSettings(_Section):
         return None if value is None else check_secret_key(value)
 
 
+class AdminSettings(_Section):
+    """The operator's dashboard at /admin: off (404) until `digest admin set-password` gives a hash."""
+
+    password_hash: str | None = None
+    session_hours: float = Field(default=12.0, gt=0, le=720)
+    login_per_ip_per_minute: int = Field(default=5, ge=1, le=100)
+
+
 class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     mail: MailSettings = MailSettings()
@@ -232,6 +240,7 @@ class Settings(_Section):
     ranking: RankingSettings = RankingSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     web: WebSettings = WebSettings()
+    admin: AdminSettings = AdminSettings()
     sources: list[SourceSettings] = Field(default_factory=_default_sources)
 
     @field_validator("sources")

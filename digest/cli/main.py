@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from digest import sources
+from digest.cli import admin as cli_admin
 from digest.cli import service as cli_service
 from digest.cli import subscribers as cli_subscribers
 from digest.cli.common import config_option, handles_errors, now_utc, open_context
@@ -246,6 +247,7 @@ for _command in (
     cli_subscribers.subscribers,
     cli_service.serve,
     cli_service.worker,
+    cli_admin.admin,
 ):
     main.add_command(_command)
 

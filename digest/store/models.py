@@ -133,6 +133,7 @@ class Subscriber(Base):
         CheckConstraint("send_hour >= 0 AND send_hour <= 23", name="send_hour"),
         CheckConstraint("cadence IN (" + ", ".join(f"'{c}'" for c in CADENCES) + ")", name="cadence"),
         CheckConstraint("papers IS NULL OR (papers >= 1 AND papers <= 50)", name="papers"),
+        Index("ix_subscribers_status_next_send_at", "status", "next_send_at"),  # the dashboard's counts
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -176,6 +177,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("subscriber_id", "digest_date"),
         Index("ix_deliveries_status", "status"),
+        Index("ix_deliveries_digest_date_status", "digest_date", "status"),  # the dashboard's days
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

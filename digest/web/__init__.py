@@ -17,7 +17,7 @@ from digest.context import Context
 from digest.mail.transports import Transport, make_transport
 from digest.metrics import metrics_endpoint
 from digest.resources import resource_path
-from digest.web import routes_api, routes_feed, routes_links, routes_pages, routes_papers
+from digest.web import admin, routes_api, routes_feed, routes_links, routes_pages, routes_papers
 from digest.web.csrf import Csrf
 from digest.web.errors import install_error_handlers
 from digest.web.ratelimit import RateLimiter, WebLimits
@@ -69,6 +69,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=resource_path("templates") / "web" / "static"), name="static")
     for module in (routes_pages, routes_papers, routes_feed, routes_links, routes_api):
         app.include_router(module.router)
+    admin.install(app, ctx.settings)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     SlashRedirect(app.router, web.base_url)
     install_error_handlers(app)
