@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.responses import RedirectResponse, Response
 
-from digest.config import Settings
+from digest.context import Context
 from digest.errors import DigestError
 from digest.web.admin.passwords import verify_password
 from digest.web.ratelimit import MINUTE
@@ -33,8 +33,9 @@ def _fingerprint(password_hash: str) -> str:
     return hashlib.sha256(f"digest.admin:{password_hash}".encode()).hexdigest()[:32]
 
 
-def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.web.secret_key, salt="digest.admin.session")
+def _serializer(ctx: Context) -> URLSafeTimedSerializer:
+    # The installation's key (configured or generated), as every link is signed with: never None.
+    return URLSafeTimedSerializer(ctx.secret_key, salt="digest.admin.session")
 
 
 def enabled_hash(state: WebState) -> str:
@@ -52,7 +53,7 @@ def has_session(request: Request, state: WebState) -> bool:
         return False
     max_age = int(state.ctx.settings.admin.session_hours * 3600)
     try:
-        value = _serializer(state.ctx.settings).loads(cookie, max_age=max_age)
+        value = _serializer(state.ctx).loads(cookie, max_age=max_age)
     except BadSignature:  # also SignatureExpired, its subclass
         return False
     return bool(value == _fingerprint(stored))
@@ -80,7 +81,7 @@ def check_login(request: Request, state: WebState, password: str) -> bool:
 
 def start_session(response: Response, state: WebState) -> None:
     settings = state.ctx.settings
-    value = _serializer(settings).dumps(_fingerprint(enabled_hash(state)))
+    value = _serializer(state.ctx).dumps(_fingerprint(enabled_hash(state)))
     response.set_cookie(
         COOKIE, value, max_age=int(settings.admin.session_hours * 3600), path=PATH, httponly=True,
         samesite="strict", secure=settings.web.base_url.startswith("https://"),
