@@ -53,7 +53,7 @@ def settings_for(url: str, workdir: Path) -> Settings:
     return Settings.model_validate({
         "database": {"url": url},
         "mail": {"maildir": str(workdir / "outbox")},
-        "web": {"base_url": "https://digest.example.org", "secret_key": "bench-secret"},
+        "web": {"base_url": "https://digest.example.org", "secret_key": "bench-" + "0123456789" * 3},
         "admin": {"password_hash": hash_password(PASSWORD, n=2**10)},  # login cost is not measured
     })  # fmt: skip
 

@@ -105,10 +105,12 @@ def test_the_session_cookie_is_strict_signed_and_expires(client: TestClient, adm
             return int(datetime.now().timestamp()) - 13 * 3600
 
     fingerprint = hashlib.sha256(f"digest.admin:{HASH}".encode()).hexdigest()[:32]
-    old = URLSafeTimedSerializer("test-secret", salt="digest.admin.session", signer=Old).dumps(fingerprint)
+    old = URLSafeTimedSerializer(admin_ctx.secret_key, salt="digest.admin.session", signer=Old).dumps(
+        fingerprint
+    )
     swap_session(client, old)
     assert client.get("/admin", follow_redirects=False).status_code == 302  # older than session_hours
-    fresh = URLSafeTimedSerializer("test-secret", salt="digest.admin.session").dumps(fingerprint)
+    fresh = URLSafeTimedSerializer(admin_ctx.secret_key, salt="digest.admin.session").dumps(fingerprint)
     swap_session(client, fresh)
     assert client.get("/admin", follow_redirects=False).status_code == 200  # the same, signed now
 
