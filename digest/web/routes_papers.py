@@ -47,33 +47,22 @@ def _page_of(papers: list[TrendingPaper], page: int) -> tuple[list[TrendingPaper
 
 
 @router.get("/papers", include_in_schema=False)
-async def papers_today(
-    request: Request, state: State, category: str = "", q: str = Query("", max_length=200), page: int = 1
-) -> Response:
-    return await _papers_page(request, state, None, category, q, page)
-
-
 @router.get("/papers/{day}", include_in_schema=False)
-async def papers_of_day(
+async def papers_page(
     request: Request,
     state: State,
-    day: str,
+    day: str | None = None,
     category: str = "",
     q: str = Query("", max_length=200),
     page: int = 1,
 ) -> Response:
-    return await _papers_page(request, state, _parse_day(day), category, q, page)
-
-
-async def _papers_page(
-    request: Request, state: WebState, day: date | None, category: str, query: str, page: int
-) -> Response:
-    built = await _day(request, state, day)
-    found = built.matching(category, query)
+    """`/papers` is the newest day with papers, `/papers/YYYY-MM-DD` that day."""
+    built = await _day(request, state, _parse_day(day))
+    found = built.matching(category, q)
     shown, pages = _page_of(found, page)
     return state.page(
         request, "papers.html", built=built, papers=shown, found=len(found), page=min(max(1, page), pages),
-        pages=pages, category=category, query=query, form={"email": "", "interests": query},
+        pages=pages, category=category, query=q, form={"email": "", "interests": q},
     )  # fmt: skip
 
 
